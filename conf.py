@@ -1,0 +1,32 @@
+"""Configuration of the book: 动手学深度学习 (section 11.1 and the preliminaries it needs)."""
+
+project = "动手学深度学习"
+author = "The book's authors"
+copyright = "2026, the book's authors"
+release = "2.0.0"
+language = "zh_CN"
+
+extensions = ["d2lext", "sphinxcontrib.bibtex"]
+
+root_doc = "index"
+exclude_patterns = ["_build"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_heading_anchors = 3
+
+bibtex_bibfiles = ["references.bib"]
+bibtex_reference_style = "author_year"
+
+# Frameworks, in the order their tabs appear. `requires`: modules the kernel must import.
+d2l_frameworks = {
+    "torch": {"label": "PyTorch", "requires": ["torch", "matplotlib"]},
+    "numpy": {"label": "NumPy", "requires": ["numpy", "matplotlib"]},
+    "mxnet": {"label": "MXNet", "requires": ["mxnet"]},
+    "tensorflow": {"label": "TensorFlow", "requires": ["tensorflow"]},
+    "paddle": {"label": "Paddle", "requires": ["paddle"]},
+}
+# What `make html` executes and shows; `make html FRAMEWORKS="torch"` overrides it.
+d2l_selected = ["numpy", "torch"]
+# Seconds one cell may run.
+d2l_timeout = 600
+
+html_title = "动手学深度学习"

@@ -1,0 +1,224 @@
+"""The saved package: collect ``#@save`` blocks statically and write ``d2l/<framework>.py``.
+
+``#@save`` at the end of a ``def``/``class`` line (or of a decorator line above one) saves that
+definition. ``#@save`` on a line of its own saves the statements that follow, up to the first blank
+line between top-level statements. A saved block made only of imports goes to the module's header.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses as dc
+import io
+import json
+import re
+import tokenize
+from pathlib import Path
+
+from IPython.core.inputtransformer2 import TransformerManager
+from packaging.version import InvalidVersion, Version
+
+from .cells import Cell, Chapter
+from .config import BookConfig
+from .errors import BookError
+
+MARKER = "#@save"
+_MARKER_AT_END = re.compile(r"\s*#@save\s*$")
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+@dc.dataclass(frozen=True)
+class SavedBlock:
+    """A piece of code a ``#@save`` marker puts into the package."""
+
+    code: str
+    frameworks: tuple[str, ...] | None
+    """As the cell's: ``None`` for every framework."""
+    docname: str
+    where: str
+    """``path:line`` of the block's first line."""
+    section: str
+    imports_only: bool
+
+
+def marker_lines(source: str) -> list[int]:
+    """1-based lines holding a ``#@save`` comment (not inside a string or another comment)."""
+    lines = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.COMMENT and token.string.strip() == MARKER:
+                lines.append(token.start[0])
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        # Fall back to lines: the syntax error itself is reported by the caller.
+        lines = [n for n, text in enumerate(source.splitlines(), 1) if _MARKER_AT_END.search(text)]
+    return lines
+
+
+def strip_markers(source: str) -> str:
+    """The cell as readers see it: marker comments removed, marker-only lines dropped."""
+    marked = set(marker_lines(source))
+    if not marked:
+        return source
+    shown = []
+    for number, text in enumerate(source.splitlines(), 1):
+        if number in marked:
+            text = _MARKER_AT_END.sub("", text)
+            if not text.strip():
+                continue
+        shown.append(text)
+    return "\n".join(shown)
+
+
+def _start(node: ast.stmt) -> int:
+    decorators = getattr(node, "decorator_list", [])
+    return min([node.lineno] + [d.lineno for d in decorators])
+
+
+def _body_start(node: ast.stmt) -> int:
+    body = getattr(node, "body", None)
+    return body[0].lineno if body else node.end_lineno + 1
+
+
+def saved_ranges(source: str, where) -> list[tuple[int, int, bool]]:
+    """``(first, last, imports_only)`` line ranges (1-based, inclusive) that the markers save.
+
+    ``where(line)`` formats a cell line as ``path:line`` for error messages.
+    """
+    markers = marker_lines(source)
+    if not markers:
+        return []
+    python = TransformerManager().transform_cell(source)  # IPython magics -> plain calls
+    try:
+        tree = ast.parse(python)
+    except SyntaxError as error:
+        raise BookError(
+            f"{where(error.lineno or 1)}: the cell holding a #@save block is not valid Python: {error.msg}"
+        ) from None
+    lines = source.splitlines()
+    statements = tree.body
+    ranges = []
+    for marker in markers:
+        alone = not lines[marker - 1].split(MARKER)[0].strip()
+        if alone:
+            following = [s for s in statements if _start(s) > marker]
+            if not following:
+                raise BookError(f"{where(marker)}: #@save on its own line but no code follows it")
+            block = [following[0]]
+            for statement in following[1:]:
+                gap = lines[block[-1].end_lineno : _start(statement) - 1]
+                if any(not text.strip() for text in gap):
+                    break
+                block.append(statement)
+        else:
+            owner = [s for s in statements if _start(s) <= marker < _body_start(s)]
+            if not owner or not isinstance(owner[0], _DEFINITIONS):
+                raise BookError(
+                    f"{where(marker)}: #@save at the end of a line must mark a top-level def or class "
+                    f"(put it on its own line to save other statements)"
+                )
+            block = owner
+        imports_only = all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in block)
+        ranges.append((_start(block[0]), block[-1].end_lineno, imports_only))
+    return ranges
+
+
+def collect(chapters: list[Chapter]) -> list[SavedBlock]:
+    """Every saved block of the book, chapters in table-of-contents order."""
+    blocks = []
+    for chapter in chapters:
+        for cell in chapter.cells:
+            blocks.extend(_cell_blocks(chapter, cell))
+    return blocks
+
+
+def _cell_blocks(chapter: Chapter, cell: Cell) -> list[SavedBlock]:
+    def where(line: int) -> str:
+        return chapter.where(cell.body_line + line)
+
+    lines = cell.source.splitlines()
+    section = chapter.section_at(cell.index)
+    return [
+        SavedBlock(
+            code=strip_markers("\n".join(lines[first - 1 : last])),
+            frameworks=cell.frameworks,
+            docname=chapter.docname,
+            where=where(first),
+            section=section,
+            imports_only=imports_only,
+        )
+        for first, last, imports_only in saved_ranges(cell.source, where)
+    ]
+
+
+def module_source(framework: str, label: str, blocks: list[SavedBlock], title: str) -> str:
+    """The text of ``d2l/<framework>.py``."""
+    mine = [b for b in blocks if b.frameworks is None or framework in b.frameworks]
+    imports: list[str] = []
+    for block in mine:
+        if block.imports_only:
+            imports.extend(line for line in block.code.splitlines() if line.strip() not in {i.strip() for i in imports})
+    parts = [
+        f'"""Functions and classes saved by "{title}" for {label}.\n\n'
+        f"Generated from the book's #@save blocks; edit the book, not this file.\n"
+        f'Use it as: from d2l import {framework} as d2l\n"""\n',
+        "import sys\n",
+        "\n".join(imports) + ("\n" if imports else ""),
+        "d2l = sys.modules[__name__]\n",
+    ]
+    for block in mine:
+        if block.imports_only:
+            continue
+        heading = f" ({block.section})" if block.section else ""
+        parts.append(f"\n# Defined in {block.where}{heading}\n{block.code}\n")
+    return "\n".join(parts)
+
+
+def write_package(
+    target: Path, config: BookConfig, blocks: list[SavedBlock], title: str, release: str
+) -> dict[str, Path]:
+    """Write the installable package under ``target``; returns each framework's module path."""
+    try:
+        version = str(Version(release or "0"))
+    except InvalidVersion:
+        version = "0"
+    package = target / config.package_name
+    pyproject = _PYPROJECT.format(name=config.package_name, version=version, description=json.dumps(f"Saved code of {title}"))
+    _write(target / "pyproject.toml", pyproject)
+    _write(package / "__init__.py", f'"""Saved code of "{title}"."""\n\n__version__ = "{version}"\n')
+    modules = {}
+    for framework in config.frameworks.values():
+        text = module_source(framework.name, framework.label, blocks, title)
+        path = package / f"{framework.name}.py"
+        try:
+            compile(text, str(path), "exec")
+        except SyntaxError as error:
+            raise BookError(f"the generated module {path.name} is not valid Python: {error}") from None
+        _write(path, text)
+        modules[framework.name] = path
+    return modules
+
+
+def _write(path: Path, text: str) -> None:
+    """Write only when the content changed, atomically."""
+    if path.exists() and path.read_text(encoding="utf8") == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(text, encoding="utf8")
+    temporary.replace(path)
+
+
+_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{name}"
+version = "{version}"
+description = {description}
+requires-python = ">=3.9"
+
+[tool.setuptools]
+packages = ["{name}"]
+"""
