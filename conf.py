@@ -13,7 +13,7 @@ exclude_patterns = ["_build"]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 
-bibtex_bibfiles = ["references.bib"]
+bibtex_bibfiles = ["source/references.bib"]
 bibtex_reference_style = "author_year"
 
 # Frameworks, in the order their tabs appear. `requires`: modules the kernel must import.

@@ -36,7 +36,9 @@ class SavedBlock:
     """As the cell's: ``None`` for every framework."""
     docname: str
     where: str
-    """``path:line`` of the block's first line."""
+    """``path:line`` of the block's first line, as messages show it."""
+    origin: str
+    """``path:line`` relative to the book's source folder, as the package records it."""
     section: str
     imports_only: bool
 
@@ -135,6 +137,8 @@ def _cell_blocks(chapter: Chapter, cell: Cell) -> list[SavedBlock]:
     def where(line: int) -> str:
         return chapter.where(cell.body_line + line)
 
+    source_name = f"{chapter.docname}{chapter.path.suffix}"
+
     lines = cell.source.splitlines()
     section = chapter.section_at(cell.index)
     return [
@@ -143,6 +147,7 @@ def _cell_blocks(chapter: Chapter, cell: Cell) -> list[SavedBlock]:
             frameworks=cell.frameworks,
             docname=chapter.docname,
             where=where(first),
+            origin=f"{source_name}:{cell.body_line + first}",
             section=section,
             imports_only=imports_only,
         )
@@ -169,7 +174,7 @@ def module_source(framework: str, label: str, blocks: list[SavedBlock], title: s
         if block.imports_only:
             continue
         heading = f" ({block.section})" if block.section else ""
-        parts.append(f"\n# Defined in {block.where}{heading}\n{block.code}\n")
+        parts.append(f"\n# Defined in {block.origin}{heading}\n{block.code}\n")
     return "\n".join(parts)
 
 

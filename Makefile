@@ -1,0 +1,41 @@
+# `make html` sets up the environment (first time) and builds the book into _build/html.
+# `make test` sets up the same environment and runs the test suite.
+#
+#   make html FRAMEWORKS="torch"        execute and show only these frameworks (default: conf.py)
+#   make html JOBS=4                    kernels run at once (default: number of cores)
+#   make html SPHINXOPTS="-W"           extra sphinx-build options
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+READY := $(VENV)/.ready
+BUILDDIR ?= _build
+FRAMEWORKS ?=
+JOBS ?=
+SPHINXOPTS ?=
+
+SPHINX_ARGS := -c . $(if $(FRAMEWORKS),-D d2l_selected="$(FRAMEWORKS)") $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(SPHINXOPTS)
+
+.PHONY: html test lint clean setup
+
+html: $(READY)
+	$(BIN)/sphinx-build -M html source $(BUILDDIR) $(SPHINX_ARGS)
+
+test: $(READY)
+	$(BIN)/pytest
+
+lint: $(READY)
+	$(BIN)/ruff check .
+
+setup: $(READY)
+
+# The virtual environment, from the pinned requirements (torch==2.13.0 is the CPU build).
+$(READY): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+clean:
+	rm -rf $(BUILDDIR)
