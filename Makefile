@@ -32,7 +32,6 @@ setup: $(READY)
 # The virtual environment, from the pinned requirements (torch==2.13.0 is the CPU build).
 $(READY): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@

@@ -27,6 +27,8 @@ _CELL_LINE = re.compile(r"Cell In\[\d*\], line (\d+)")
 
 #: matplotlib settings that make figures reproducible: the same code gives the same SVG.
 MATPLOTLIBRC = "svg.hashsalt: d2l\n"
+#: Kernel options: inline figures as SVG (sharp at any zoom, and reproducible).
+KERNEL_ARGUMENTS = ["--InlineBackend.figure_formats=svg"]
 
 
 @dc.dataclass(frozen=True)
@@ -115,6 +117,7 @@ async def _execute(run: Run, timeout: int, env: dict[str, str], log_dir: Path) -
         record_timing=False,
         skip_cells_with_tag="skip-execution",
         on_cell_execute=on_cell_execute,
+        extra_arguments=KERNEL_ARGUMENTS,
     )
     log = log_dir / (run.chapter.docname.replace("/", "__") + f".{run.framework.name}.log")
     log.parent.mkdir(parents=True, exist_ok=True)

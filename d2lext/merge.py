@@ -44,6 +44,8 @@ def merge(chapter: Chapter, config: BookConfig, results: dict[str, Result]) -> n
         new = copy.deepcopy(cell)
         new.source = strip_markers(cell.source)
         new.metadata[METADATA_KEY] = marks
+        if framework is not None and "framework" in marks:  # copies need ids of their own
+            new.id = f"{cell.get('id', cell_index)}-{framework}"[:64]
         if framework is not None:
             result = results[framework]
             new.outputs = result.outputs.get(cell_index, [])

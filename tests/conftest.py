@@ -1,0 +1,90 @@
+"""Shared helpers: build fixture books with the real sphinx-build, as an author would."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+
+BOOKS = Path(__file__).parent / "books"
+SPHINX_BUILD = Path(sys.executable).with_name("sphinx-build")
+
+
+@dataclass
+class Build:
+    root: Path
+    returncode: int
+    output: str
+
+    @property
+    def html(self) -> Path:
+        return self.root / "_build" / "html"
+
+    @property
+    def package(self) -> Path:
+        return self.root / "_build" / "d2l"
+
+    def page(self, name: str) -> BeautifulSoup:
+        return BeautifulSoup((self.html / f"{name}.html").read_text(encoding="utf8"), "html.parser")
+
+
+def build(root: Path, *options: str, timeout: int = 300) -> Build:
+    """Run sphinx-build on a book folder (conf.py and sources side by side)."""
+    done = subprocess.run(
+        [str(SPHINX_BUILD), "-M", "html", ".", "_build", *options],
+        cwd=root, capture_output=True, text=True, timeout=timeout,
+    )
+    return Build(root, done.returncode, done.stdout + done.stderr)
+
+
+def copy_book(name: str, target: Path) -> Path:
+    shutil.copytree(BOOKS / name, target, dirs_exist_ok=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def basic_build(tmp_path_factory) -> Build:
+    """The fixture book built once with NumPy and PyTorch."""
+    root = copy_book("basic", tmp_path_factory.mktemp("basic"))
+    result = build(root)
+    assert result.returncode == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="session")
+def torch_only_build(tmp_path_factory) -> Build:
+    """The fixture book built with PyTorch only, as `make html FRAMEWORKS=torch` does."""
+    root = copy_book("basic", tmp_path_factory.mktemp("torch_only"))
+    result = build(root, "-D", "d2l_selected=torch")
+    assert result.returncode == 0, result.output
+    return result
+
+
+def write_book(root: Path, chapter: str, *, conf_extra: str = "", lib: str | None = None) -> Path:
+    """A minimal book: the basic book's conf.py, an index, and the given chapter text."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(BOOKS / "basic" / "conf.py", root / "conf.py")
+    if conf_extra:
+        with open(root / "conf.py", "a") as conf:
+            conf.write("\n" + conf_extra + "\n")
+    pages = ["lib", "chapter"] if lib is not None else ["chapter"]
+    (root / "index.md").write_text("# Book\n\n```{toctree}\n" + "\n".join(pages) + "\n```\n")
+    if lib is not None:
+        (root / "lib.md").write_text(NOTEBOOK_HEADER + lib)
+    (root / "chapter.md").write_text(NOTEBOOK_HEADER + chapter)
+    return root
+
+
+NOTEBOOK_HEADER = """---
+file_format: mystnb
+kernelspec:
+  name: python3
+  display_name: Python 3
+---
+
+"""
