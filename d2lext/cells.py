@@ -108,7 +108,10 @@ def cell_frameworks(tags: list[str], config: BookConfig, where: str) -> tuple[st
 
 
 def read_chapter(
-    path: Path, docname: str, config: BookConfig, md_config: MdParserConfig | None = None,
+    path: Path,
+    docname: str,
+    config: BookConfig,
+    md_config: MdParserConfig | None = None,
     text: str | None = None,
 ) -> Chapter | None:
     """Read a MyST-NB text notebook; ``None`` if the file is not one."""

@@ -130,22 +130,26 @@ async def _execute(run: Run, timeout: int, env: dict[str, str], log_dir: Path) -
         except CellTimeoutError:
             cell = cells[current[0]]
             result.failure = Failure(
-                run.chapter.where(cell.line), run.framework.name,
+                run.chapter.where(cell.line),
+                run.framework.name,
                 f"cell timed out after {timeout} s (raise d2l_timeout in conf.py if it needs longer)",
             )
         except DeadKernelError:
             cell = cells[current[0]] if cells else None
             result.failure = Failure(
-                run.chapter.where(cell.line if cell else 1), run.framework.name,
-                "the kernel died while running this cell", _tail(log),
+                run.chapter.where(cell.line if cell else 1),
+                run.framework.name,
+                "the kernel died while running this cell",
+                _tail(log),
             )
         except Exception as error:  # kernel start failures and the like
             result.failure = Failure(
-                run.chapter.where(1), run.framework.name,
+                run.chapter.where(1),
+                run.framework.name,
                 f"could not run the kernel {run.framework.kernel!r}: {type(error).__name__}: {error}",
             )
     result.seconds = time.perf_counter() - started
-    for cell, executed in zip(cells, notebook.cells):
+    for cell, executed in zip(cells, notebook.cells, strict=True):
         result.outputs[cell.index] = executed.get("outputs", [])
         result.execution_counts[cell.index] = executed.get("execution_count")
     return result
@@ -154,12 +158,9 @@ async def _execute(run: Run, timeout: int, env: dict[str, str], log_dir: Path) -
 def _cell_failure(run: Run, cell: Cell, executed, error: CellExecutionError) -> Failure:
     errors = [o for o in executed.get("outputs", []) if o.get("output_type") == "error"]
     traceback = strip_ansi("\n".join(errors[-1].get("traceback", []))) if errors else ""
-    line = cell.line
-    match = None
-    for match in _CELL_LINE.finditer(traceback):
-        pass
-    if match:  # the innermost frame in the cell itself
-        line = cell.body_line + int(match.group(1))
+    frames = _CELL_LINE.findall(traceback)
+    # The last frame in the cell itself is the line that raised (or called what raised).
+    line = cell.body_line + int(frames[-1]) if frames else cell.line
     return Failure(run.chapter.where(line), run.framework.name, f"{error.ename}: {error.evalue}", traceback)
 
 
@@ -200,8 +201,7 @@ def execute(
 
 
 _FIND_MODULES = (
-    "import importlib.util, sys\n"
-    "print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))"
+    "import importlib.util, sys\nprint(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))"
 )
 
 

@@ -161,7 +161,9 @@ def module_source(framework: str, label: str, blocks: list[SavedBlock], title: s
     imports: list[str] = []
     for block in mine:
         if block.imports_only:
-            imports.extend(line for line in block.code.splitlines() if line.strip() not in {i.strip() for i in imports})
+            for line in block.code.splitlines():
+                if line.strip() not in {known.strip() for known in imports}:
+                    imports.append(line)
     parts = [
         f'"""Functions and classes saved by "{title}" for {label}.\n\n'
         f"Generated from the book's #@save blocks; edit the book, not this file.\n"
@@ -187,7 +189,9 @@ def write_package(
     except InvalidVersion:
         version = "0"
     package = target / config.package_name
-    pyproject = _PYPROJECT.format(name=config.package_name, version=version, description=json.dumps(f"Saved code of {title}"))
+    pyproject = _PYPROJECT.format(
+        name=config.package_name, version=version, description=json.dumps(f"Saved code of {title}")
+    )
     _write(target / "pyproject.toml", pyproject)
     _write(package / "__init__.py", f'"""Saved code of "{title}"."""\n\n__version__ = "{version}"\n')
     modules = {}

@@ -47,8 +47,11 @@ def plan_groups(marks: list[dict | None]) -> list[tuple[str, list[int]]]:
 
 def tab_item(framework: Framework, children: list[nodes.Node]) -> nodes.container:
     label = nodes.rubric(
-        framework.label, nodes.Text(framework.label), classes=["sd-tab-label"],
-        sync_group=SYNC_GROUP, sync_id=framework.name,
+        framework.label,
+        nodes.Text(framework.label),
+        classes=["sd-tab-label"],
+        sync_group=SYNC_GROUP,
+        sync_id=framework.name,
     )
     content = create_component("tab-content", classes=["sd-tab-content"], children=children)
     return create_component("tab-item", classes=["sd-tab-item"], children=[label, content])

@@ -42,8 +42,9 @@ def toctree_entries(text: str, md_config: MdParserConfig | None = None) -> list[
     return entries
 
 
-def toc_order(root: str, docnames: set[str], read_text: Callable[[str], str | None],
-              md_config: MdParserConfig | None = None) -> list[str]:
+def toc_order(
+    root: str, docnames: set[str], read_text: Callable[[str], str | None], md_config: MdParserConfig | None = None
+) -> list[str]:
     """All ``docnames``: depth first from ``root`` through the toctrees, then the rest sorted."""
     order: list[str] = []
     seen: set[str] = set()

@@ -37,7 +37,10 @@ def build(root: Path, *options: str, timeout: int = 300) -> Build:
     """Run sphinx-build on a book folder (conf.py and sources side by side)."""
     done = subprocess.run(
         [str(SPHINX_BUILD), "-M", "html", ".", "_build", *options],
-        cwd=root, capture_output=True, text=True, timeout=timeout,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     return Build(root, done.returncode, done.stdout + done.stderr)
 

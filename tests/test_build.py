@@ -102,7 +102,10 @@ def test_written_package_imports_in_a_fresh_interpreter(basic_build):
         "print(type(d2l.ones(2)).__module__, d2l.framework_name())\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=basic_build.package.parent, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        cwd=basic_build.package.parent,
+        capture_output=True,
+        text=True,
         env={"PYTHONPATH": str(basic_build.package), "PATH": ""},
     )
     assert done.returncode == 0, done.stderr
@@ -112,14 +115,28 @@ def test_written_package_imports_in_a_fresh_interpreter(basic_build):
 def test_written_package_is_pip_installable(basic_build, tmp_path):
     target = tmp_path / "site"
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(basic_build.package)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(basic_build.package),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert install.returncode == 0, install.stderr
     done = subprocess.run(
         [sys.executable, "-c", "import d2l; from d2l import numpy as m; print(d2l.__version__, m.__file__)"],
-        cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(target)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(target)},
     )
     assert done.returncode == 0, done.stderr
     version, module = done.stdout.split()

@@ -1,0 +1,87 @@
+"""Bad input: each stops the build with one clear line naming the file, line and framework."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import build, write_book
+
+RAISES = """
+# Chapter
+
+```{code-cell} ipython3
+x = 1
+```
+
+```{code-cell} ipython3
+:tags: [torch]
+y = 2
+z = y / 0
+```
+"""
+
+
+def error_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if "ERROR" in line]
+
+
+def test_unknown_framework_tag_names_the_cell_and_the_known_frameworks(tmp_path):
+    root = write_book(tmp_path, "# Chapter\n\n```{code-cell} ipython3\n:tags: [pytroch]\nprint(1)\n```\n")
+    result = build(root)
+    assert result.returncode == 2
+    (line,) = error_lines(result.output)
+    assert "chapter.md:10: unknown framework 'pytroch'" in line
+    assert "known frameworks: numpy, torch" in line
+    assert "executing" not in result.output  # stopped before any kernel started
+
+
+def test_failing_cell_names_document_line_framework_and_exception(tmp_path):
+    result = build(write_book(tmp_path, RAISES))
+    assert result.returncode == 2
+    (line,) = error_lines(result.output)
+    assert "chapter.md:18 [torch] ZeroDivisionError: division by zero" in line
+    assert "z = y / 0" in result.output  # the traceback follows
+    assert "\x1b[" not in result.output.split("ERROR", 1)[1]  # no terminal colours
+    assert "chapter [numpy]" in result.output and "(executed)" in result.output  # the other run completed
+
+
+def test_invalid_python_in_a_saved_block_is_reported_before_executing(tmp_path):
+    lib = "# Lib\n\n```{code-cell} ipython3\ndef broken(:  #@save\n    pass\n```\n"
+    root = write_book(tmp_path, "# Chapter\n\n```{code-cell} ipython3\nprint(1)\n```\n", lib=lib)
+    result = build(root)
+    assert result.returncode == 2
+    (line,) = error_lines(result.output)
+    assert re.search(r"lib\.md:11: the cell holding a #@save block is not valid Python", line)
+    assert "executing" not in result.output
+
+
+def test_save_marker_that_marks_nothing(tmp_path):
+    lib = "# Lib\n\n```{code-cell} ipython3\nx = 1  #@save\n```\n"
+    result = build(write_book(tmp_path, "# Chapter\n", lib=lib))
+    assert result.returncode == 2
+    assert "lib.md:11: #@save at the end of a line must mark a top-level def or class" in result.output
+
+
+def test_unknown_framework_in_prose_directive(tmp_path):
+    root = write_book(tmp_path, "# Chapter\n\n:::{framework} jax\nText.\n:::\n")
+    result = build(root)
+    assert result.returncode == 2
+    (line,) = error_lines(result.output)
+    assert "chapter.md:10: unknown framework 'jax' in the framework directive" in line
+
+
+def test_selecting_an_unconfigured_framework(tmp_path):
+    result = build(write_book(tmp_path, "# Chapter\n"), "-D", "d2l_selected=numpy,jax")
+    assert result.returncode == 2
+    (line,) = error_lines(result.output)
+    assert "unknown framework 'jax' in FRAMEWORKS / d2l_selected" in line
+    assert "configured in conf.py d2l_frameworks: numpy, torch" in line
+
+
+def test_selecting_a_framework_whose_packages_are_missing(tmp_path):
+    conf = 'd2l_frameworks["mxnet"] = {"label": "MXNet", "requires": ["mxnet_is_not_installed"]}'
+    result = build(write_book(tmp_path, "# Chapter\n", conf_extra=conf), "-D", "d2l_selected=mxnet")
+    assert result.returncode == 2
+    (line,) = error_lines(result.output)
+    assert "framework 'mxnet' needs mxnet_is_not_installed" in line
+    assert "pip install mxnet_is_not_installed" in line

@@ -1,0 +1,62 @@
+"""Merging per-framework runs into the notebook MyST-NB renders."""
+
+from __future__ import annotations
+
+import nbformat
+
+from d2lext.cells import read_chapter
+from d2lext.config import BookConfig, Framework
+from d2lext.execute import Result, Run
+from d2lext.merge import merge
+
+FRAMEWORKS = {name: Framework(name, name.title()) for name in ("torch", "numpy", "mxnet")}
+TEXT = (
+    "---\nfile_format: mystnb\n---\n\n# T\n\n"
+    "```{code-cell} ipython3\nprint(1)\n```\n\n"  # cell 1, shared, same output
+    "```{code-cell} ipython3\nprint(fw)\n```\n\n"  # cell 2, shared, different output
+    "```{code-cell} ipython3\n:tags: [torch]\ndef f():  #@save\n    pass\n```\n\n"  # cell 3
+    "```{code-cell} ipython3\n:tags: [mxnet]\nfrom mxnet import np\n```\n"  # cell 4, not selected
+)
+
+
+def stream(text):
+    return [nbformat.v4.new_output("stream", name="stdout", text=text)]
+
+
+def chapter_and_results(tmp_path, selected):
+    config = BookConfig(frameworks=FRAMEWORKS, selected=selected)
+    path = tmp_path / "c.md"
+    path.write_text(TEXT)
+    chapter = read_chapter(path, "c", config)
+    results = {}
+    for name in selected:
+        result = Result(Run(chapter, FRAMEWORKS[name]))
+        result.outputs = {1: stream("1\n"), 2: stream(f"{name}\n"), 3: []}
+        results[name] = result
+    return chapter, config, results
+
+
+def marks(notebook):
+    return [cell.metadata.get("d2l") for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def test_two_frameworks(tmp_path):
+    merged = merge(*chapter_and_results(tmp_path, ("torch", "numpy")))
+    assert marks(merged) == [
+        {"shared": True},
+        {"shared": 2, "framework": "torch"},
+        {"shared": 2, "framework": "numpy"},
+        {"framework": "torch"},
+    ]
+    code = [cell for cell in merged.cells if cell.cell_type == "code"]
+    assert code[0].outputs[0]["text"] == "1\n"
+    assert [c.outputs[0]["text"] for c in code[1:3]] == ["torch\n", "numpy\n"]
+    assert code[3].source == "def f():\n    pass"  # marker stripped
+    assert len({cell.id for cell in merged.cells}) == len(merged.cells)
+    assert len(merged.metadata["source_map"]) == len(merged.cells)
+    nbformat.validate(merged)
+
+
+def test_one_framework_has_no_copies(tmp_path):
+    merged = merge(*chapter_and_results(tmp_path, ("numpy",)))
+    assert marks(merged) == [{"shared": True}, {"shared": True}]

@@ -1,0 +1,83 @@
+"""Which blocks `#@save` takes, and the module written from them."""
+
+from __future__ import annotations
+
+import pytest
+
+from d2lext.errors import BookError
+from d2lext.saved import SavedBlock, marker_lines, module_source, saved_ranges, strip_markers
+
+
+def where(line: int) -> str:
+    return f"book.md:{100 + line}"
+
+
+def test_marker_at_end_of_def_saves_the_definition_with_decorators():
+    source = "x = 1\n\n@decorate\ndef f(a):  #@save\n    return a\n\ny = 2\n"
+    assert saved_ranges(source, where) == [(3, 5, False)]
+
+
+def test_marker_alone_saves_following_statements_up_to_a_blank_line():
+    source = "%matplotlib inline\n#@save\nimport numpy as np\nimport torch\n\nfrom d2l import torch as d2l\n"
+    assert saved_ranges(source, where) == [(3, 4, True)]
+
+
+def test_marker_alone_keeps_blank_lines_inside_a_definition():
+    source = "#@save\nclass A:\n    x = 1\n\n    def f(self):\n        pass\n\nprint(A)\n"
+    assert saved_ranges(source, where) == [(2, 6, False)]
+
+
+def test_marker_inside_a_string_or_another_comment_is_not_a_marker():
+    source = "text = '#@save'\n# note: see #@save\ndef f():\n    return text\n"
+    assert marker_lines(source) == []
+    assert saved_ranges(source, where) == []
+
+
+def test_marker_on_a_statement_that_is_not_a_definition():
+    with pytest.raises(BookError, match=r"book.md:101: #@save at the end of a line must mark a top-level def"):
+        saved_ranges("x = 1  #@save\n", where)
+
+
+def test_marker_on_a_nested_definition():
+    with pytest.raises(BookError, match=r"book.md:102: .*top-level def or class"):
+        saved_ranges("class A:\n    def f(self):  #@save\n        pass\n", where)
+
+
+def test_marker_with_nothing_after_it():
+    with pytest.raises(BookError, match=r"book.md:102: #@save on its own line but no code follows"):
+        saved_ranges("x = 1\n#@save\n", where)
+
+
+def test_invalid_python_names_the_line():
+    with pytest.raises(BookError, match=r"book.md:102: the cell holding a #@save block is not valid Python"):
+        saved_ranges("#@save\ndef f(:\n    pass\n", where)
+
+
+def test_strip_markers_for_display():
+    source = "%matplotlib inline\n#@save\nimport numpy as np\ndef f():  #@save\n    return '#@save'\n"
+    assert strip_markers(source) == "%matplotlib inline\nimport numpy as np\ndef f():\n    return '#@save'"
+
+
+def block(code, frameworks=None, imports_only=False, origin="a.md:1"):
+    return SavedBlock(code, frameworks, "a", origin, origin, "Section", imports_only)
+
+
+def test_module_has_header_imports_self_reference_and_blocks_in_order():
+    blocks = [
+        block("import numpy as np", imports_only=True),
+        block("import torch", frameworks=("torch",), imports_only=True),
+        block("def plot():\n    return d2l.plt", origin="a.md:5"),
+        block("def ones(n):\n    return torch.ones(n)", frameworks=("torch",), origin="b.md:9"),
+        block("import numpy as np", imports_only=True),
+    ]
+    torch_module = module_source("torch", "PyTorch", blocks, "Book")
+    numpy_module = module_source("numpy", "NumPy", blocks, "Book")
+    assert torch_module.count("import numpy as np") == 1
+    assert "import torch" in torch_module and "import torch" not in numpy_module
+    assert torch_module.index("import torch") < torch_module.index("d2l = sys.modules[__name__]")
+    assert torch_module.index("def plot") < torch_module.index("def ones")
+    assert "# Defined in b.md:9 (Section)" in torch_module
+    assert "def ones" not in numpy_module
+    namespace: dict = {}
+    exec(compile(numpy_module, "numpy.py", "exec"), namespace)
+    assert callable(namespace["plot"])
