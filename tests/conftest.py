@@ -36,7 +36,7 @@ class Build:
 def build(root: Path, *options: str, timeout: int = 300) -> Build:
     """Run sphinx-build on a book folder (conf.py and sources side by side)."""
     done = subprocess.run(
-        [str(SPHINX_BUILD), "-M", "html", ".", "_build", *options],
+        [str(SPHINX_BUILD), "-M", "html", ".", "_build", "--no-color", *options],
         cwd=root,
         capture_output=True,
         text=True,
