@@ -3,6 +3,7 @@
 #
 #   make html FRAMEWORKS="torch"        execute and show only these frameworks (default: conf.py)
 #   make html JOBS=4                    kernels run at once (default: number of cores)
+#   make html KEEP_GOING=1              build the site even when cells fail (failures shown in pages)
 #   make html SPHINXOPTS="-W"           extra sphinx-build options
 
 PYTHON ?= python3.11
@@ -12,9 +13,10 @@ READY := $(VENV)/.ready
 BUILDDIR ?= _build
 FRAMEWORKS ?=
 JOBS ?=
+KEEP_GOING ?=
 SPHINXOPTS ?=
 
-SPHINX_ARGS := -c . $(if $(FRAMEWORKS),-D d2l_selected="$(FRAMEWORKS)") $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(SPHINXOPTS)
+SPHINX_ARGS := -c . $(if $(FRAMEWORKS),-D d2l_selected="$(FRAMEWORKS)") $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(if $(KEEP_GOING),-D d2l_keep_going=$(KEEP_GOING)) $(SPHINXOPTS)
 
 .PHONY: html test lint clean setup
 

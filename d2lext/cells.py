@@ -59,6 +59,8 @@ class Chapter:
     """Path shown in messages (relative to where the build was started, when possible)."""
     notebook: nbformat.NotebookNode
     cells: list[Cell]
+    timeout: int | None = None
+    """Seconds a cell may run, from the front matter's ``d2l: {timeout: N}``; ``None``: conf.py's."""
 
     def where(self, line: int) -> str:
         return f"{self.display_path}:{line}"
@@ -145,7 +147,19 @@ def read_chapter(
                 body_line=_body_offset(lines, line),
             )
         )
-    return Chapter(docname, path, shown, notebook, cells)
+    return Chapter(docname, path, shown, notebook, cells, _timeout(notebook.metadata.get("d2l"), shown))
+
+
+def _timeout(settings, shown: str) -> int | None:
+    """The document's own cell timeout, validated."""
+    if settings is None:
+        return None
+    if not isinstance(settings, dict) or set(settings) - {"timeout"}:
+        raise BookError(f"{shown}: the front matter's d2l settings take only 'timeout' (seconds), got {settings!r}")
+    timeout = settings.get("timeout")
+    if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0):
+        raise BookError(f"{shown}: d2l.timeout in the front matter must be a positive number of seconds")
+    return timeout
 
 
 def _body_offset(file_lines: list[str], fence_line: int) -> int:

@@ -62,6 +62,8 @@ class BookConfig:
     extra_tags: frozenset[str] = frozenset()
     """Cell tags that are neither frameworks nor MyST-NB's own."""
     package_name: str = "d2l"
+    keep_going: bool = False
+    """Build the site even when cells fail, showing the failures in the pages (for drafting)."""
 
     @property
     def selected_frameworks(self) -> list[Framework]:
@@ -132,7 +134,12 @@ def load(config: Any) -> BookConfig:
     if jobs <= 0:
         raise BookError(f"d2l_jobs (JOBS) must be a positive whole number, not {jobs!r}")
 
+    keep_going = config.d2l_keep_going
+    if isinstance(keep_going, str):
+        keep_going = keep_going.strip().lower() not in ("", "0", "false", "no")
+
     return BookConfig(
+        keep_going=bool(keep_going),
         frameworks=frameworks,
         selected=selected,
         timeout=timeout,
@@ -150,4 +157,5 @@ CONFIG_VALUES: dict[str, tuple[Any, str]] = {
     "d2l_jobs": (0, ""),
     "d2l_extra_tags": ([], "env"),
     "d2l_package_name": ("d2l", "env"),
+    "d2l_keep_going": (False, ""),
 }

@@ -11,6 +11,7 @@ import dataclasses as dc
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -68,6 +69,7 @@ class Result:
     execution_counts: dict[int, int | None] = dc.field(default_factory=dict)
     seconds: float = 0.0
     failure: Failure | None = None
+    cached: bool = False
 
 
 def run_notebook(chapter: Chapter, framework: Framework) -> tuple[nbformat.NotebookNode, list[Cell]]:
@@ -176,28 +178,56 @@ def execute(
     runs: list[Run],
     *,
     jobs: int,
-    timeout: int,
+    timeout: Callable[[Run], int],
     env: dict[str, str],
     log_dir: Path,
-    report: Callable[[Result, int, int], None] = lambda result, done, total: None,
+    report: Callable[[Result], None] = lambda result: None,
 ) -> list[Result]:
-    """Execute all runs, at most ``jobs`` kernels at a time; results in the order of ``runs``."""
+    """Execute all runs, at most ``jobs`` kernels at a time; results in the order of ``runs``.
+
+    ``report`` is called as each run finishes (in the calling thread's stead: keep it quick).
+    The event loop runs in a worker thread, so that Ctrl-C reaches this thread as
+    KeyboardInterrupt (nbclient only installs its own signal handlers in the main thread); the
+    runs are then cancelled, their kernels shut down, and the interrupt re-raised.
+    """
+    if not runs:
+        return []
+    loop = asyncio.new_event_loop()
+    outcome: dict[str, object] = {}
 
     async def main() -> list[Result]:
         pool = asyncio.Semaphore(jobs)
-        done = 0
 
         async def one(run: Run) -> Result:
-            nonlocal done
             async with pool:
-                result = await _execute(run, timeout, env, log_dir)
-            done += 1
-            report(result, done, len(runs))
+                result = await _execute(run, timeout(run), env, log_dir)
+            report(result)
             return result
 
         return list(await asyncio.gather(*(one(run) for run in runs)))
 
-    return asyncio.run(main()) if runs else []
+    def worker() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            outcome["results"] = loop.run_until_complete(main())
+        except BaseException as error:  # handed to the calling thread
+            outcome["error"] = error
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    thread = threading.Thread(target=worker, name="d2l-execute", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+    except KeyboardInterrupt:
+        loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(loop)])
+        thread.join(30)
+        raise
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["results"]  # type: ignore[return-value]
 
 
 _FIND_MODULES = (

@@ -155,8 +155,8 @@ def _cell_blocks(chapter: Chapter, cell: Cell) -> list[SavedBlock]:
     ]
 
 
-def module_source(framework: str, label: str, blocks: list[SavedBlock], title: str) -> str:
-    """The text of ``d2l/<framework>.py``."""
+def module_source(framework: str, label: str, blocks: list[SavedBlock], title: str, provenance: bool = True) -> str:
+    """The text of ``d2l/<framework>.py``; without ``provenance``, only its code (for cache keys)."""
     mine = [b for b in blocks if b.frameworks is None or framework in b.frameworks]
     imports: list[str] = []
     for block in mine:
@@ -164,10 +164,13 @@ def module_source(framework: str, label: str, blocks: list[SavedBlock], title: s
             for line in block.code.splitlines():
                 if line.strip() not in {known.strip() for known in imports}:
                     imports.append(line)
-    parts = [
+    docstring = (
         f'"""Functions and classes saved by "{title}" for {label}.\n\n'
         f"Generated from the book's #@save blocks; edit the book, not this file.\n"
-        f'Use it as: from d2l import {framework} as d2l\n"""\n',
+        f'Use it as: from d2l import {framework} as d2l\n"""\n'
+    )
+    parts = [
+        docstring if provenance else "",
         "import sys\n",
         "\n".join(imports) + ("\n" if imports else ""),
         "d2l = sys.modules[__name__]\n",
@@ -176,7 +179,8 @@ def module_source(framework: str, label: str, blocks: list[SavedBlock], title: s
         if block.imports_only:
             continue
         heading = f" ({block.section})" if block.section else ""
-        parts.append(f"\n# Defined in {block.origin}{heading}\n{block.code}\n")
+        note = f"# Defined in {block.origin}{heading}\n" if provenance else ""
+        parts.append(f"\n{note}{block.code}\n")
     return "\n".join(parts)
 
 

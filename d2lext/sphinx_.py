@@ -1,15 +1,19 @@
 """The thin Sphinx adapter: wires the pipeline stages into Sphinx events.
 
-builder-inited        validate the configuration, check the selected frameworks can run
-env-before-read-docs  read every chapter, write the saved package, execute the chapters Sphinx
-                      is about to read (all (chapter, framework) runs at once), merge their outputs
-parse (BookParser)    hand MyST-NB the merged, executed notebook of the chapter
+env-get-outdated      read every chapter, write the saved package, compute each (chapter,
+                      framework) cache key; chapters with a missing entry are read again
+env-before-read-docs  load cached runs and execute the missing ones (all at once, on one pool of
+                      kernels), then merge each chapter's runs into one notebook
+parse (BookParser)    hand MyST-NB the merged notebook of the chapter
 transform             regroup cells into framework tabs
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses as dc
+import json
+import time
 from pathlib import Path
 
 import nbformat
@@ -19,6 +23,7 @@ from sphinx.environment import BuildEnvironment
 from sphinx.util import logging
 
 from . import saved
+from .cache import Cache, cache_key, imports_package
 from .cells import Chapter, read_chapter
 from .config import CONFIG_VALUES, BookConfig
 from .config import load as load_config
@@ -33,9 +38,21 @@ logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 
-#: Executed, merged notebooks of this build, by source path. Parsers get no handle on the app,
-#: so this lives at module level; it is refilled before each build reads its documents (and is
-#: inherited by Sphinx's parallel reading processes).
+
+@dc.dataclass
+class Plan:
+    """What this build knows before reading: the chapters, and each run's cache key."""
+
+    config: BookConfig
+    chapters: dict[str, Chapter]
+    keys: dict[tuple[str, str], str]
+    """(docname, framework) -> cache key, for every selected framework a chapter has cells for."""
+
+
+#: This build's plan and its merged notebooks (by source path). Parsers get no handle on the app,
+#: so they live at module level; they are refilled before each build reads its documents (and
+#: are inherited by Sphinx's parallel reading processes).
+PLAN: list[Plan] = []
 PREPARED: dict[str, nbformat.NotebookNode] = {}
 _reading: list[nbformat.NotebookNode] = []
 
@@ -67,19 +84,18 @@ class BookParser(MystNbParser):
             env.mystnb_config = original
 
 
+def build_root(app: Sphinx) -> Path:
+    """The build directory (``_build``): the package, the cache and the report live here."""
+    return Path(app.doctreedir).parent
+
+
 def package_root(app: Sphinx) -> Path:
     """Folder holding the installable package (``pyproject.toml`` and ``d2l/``)."""
-    return Path(app.doctreedir).parent / app.config.d2l_package_name
+    return build_root(app) / app.config.d2l_package_name
 
 
-@stop_on_book_errors
-def on_builder_inited(app: Sphinx) -> None:
-    config = load_config(app.config)
-    for framework in config.selected_frameworks:
-        problem = missing_requirement(framework)
-        if problem:
-            raise BookError(problem)
-    app.config.html_static_path = [*app.config.html_static_path, str(STATIC)]
+def state_dir(app: Sphinx) -> Path:
+    return build_root(app) / ".d2l-cache"
 
 
 def read_chapters(env: BuildEnvironment, config: BookConfig) -> list[Chapter]:
@@ -92,60 +108,153 @@ def read_chapters(env: BuildEnvironment, config: BookConfig) -> list[Chapter]:
             texts[docname] = path.read_text(encoding="utf8") if path.suffix == ".md" else None
         return texts[docname]
 
-    order = toc_order(env.config.root_doc, set(env.found_docs), text_of, env.myst_config)
     chapters = []
-    for docname in order:
-        if text_of(docname) is not None:
-            chapter = read_chapter(Path(env.doc2path(docname)), docname, config, env.myst_config, texts[docname])
+    for docname in toc_order(env.config.root_doc, set(env.found_docs), text_of, env.myst_config):
+        text = text_of(docname)
+        if text is not None:
+            chapter = read_chapter(Path(env.doc2path(docname)), docname, config, env.myst_config, text)
             if chapter is not None:
                 chapters.append(chapter)
     return chapters
 
 
-@stop_on_book_errors
-def on_env_before_read_docs(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
+def plan_build(app: Sphinx, env: BuildEnvironment) -> Plan:
+    """Read the chapters, write the saved package, and key every run; nothing executes here."""
     config = load_config(app.config)
     chapters = read_chapters(env, config)
-
     blocks = saved.collect(chapters)
-    root = package_root(app)
-    saved.write_package(root, config, blocks, app.config.project, app.config.release)
-
-    due = set(docnames)
-    runs = [
-        Run(chapter, framework)
-        for chapter in chapters
-        if chapter.docname in due
+    saved.write_package(package_root(app), config, blocks, app.config.project, app.config.release)
+    package_code = {
+        framework.name: saved.module_source(framework.name, framework.label, blocks, "", provenance=False)
         for framework in config.selected_frameworks
-        if chapter.cells_for(framework.name)
+    }
+    keys = {}
+    for chapter in chapters:
+        for framework in config.selected_frameworks:
+            if chapter.cells_for(framework.name):
+                imported = imports_package(chapter, framework.name, config.package_name)
+                code = package_code[framework.name] if imported else None
+                keys[chapter.docname, framework.name] = cache_key(chapter, framework, code)
+    return Plan(config, {chapter.docname: chapter for chapter in chapters}, keys)
+
+
+@stop_on_book_errors
+def on_env_get_outdated(app: Sphinx, env: BuildEnvironment, added, changed, removed) -> list[str]:
+    """Plan the build; chapters whose outputs are not cached must be read (and run) again."""
+    plan = plan_build(app, env)
+    PLAN[:] = [plan]
+    cache = Cache(state_dir(app))
+    stale = {docname for (docname, framework), key in plan.keys.items() if not cache.has(docname, framework, key)}
+    return sorted(stale - set(added) - set(changed))
+
+
+class Progress:
+    """One line per run as it finishes, then a summary; the same as JSON in the build directory."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.done: list[Result] = []
+        self.started = time.perf_counter()
+
+    def __call__(self, result: Result) -> None:
+        self.done.append(result)
+        status = "failed" if result.failure else "cached" if result.cached else "executed"
+        seconds = 0.0 if result.cached else result.seconds
+        logger.info(f"[{len(self.done)}/{self.total}] {result.run.name} {seconds:.1f} s ({status})")
+
+    def summary(self, path: Path, keys: dict[tuple[str, str], str]) -> dict:
+        executed = [r for r in self.done if not r.cached]
+        report = {
+            "runs": len(self.done),
+            "executed": sum(1 for r in executed if not r.failure),
+            "cached": sum(1 for r in self.done if r.cached),
+            "failed": sum(1 for r in self.done if r.failure),
+            "execution_seconds": round(sum(r.seconds for r in executed), 3),
+            "wall_seconds": round(time.perf_counter() - self.started, 3),
+            "details": [
+                {
+                    "document": r.run.chapter.docname,
+                    "framework": r.run.framework.name,
+                    "status": "failed" if r.failure else "cached" if r.cached else "executed",
+                    "seconds": round(r.seconds, 3),
+                    "key": keys.get((r.run.chapter.docname, r.run.framework.name)),
+                    "error": r.failure.message() if r.failure else None,
+                }
+                for r in self.done
+            ],
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf8")
+        if self.done:
+            logger.info(
+                f"execution: {report['executed']} executed, {report['cached']} cached, {report['failed']} failed; "
+                f"{report['execution_seconds']:.1f} s in kernels, {report['wall_seconds']:.1f} s wall"
+            )
+        return report
+
+
+@stop_on_book_errors
+def on_env_before_read_docs(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
+    plan = PLAN[0] if PLAN else plan_build(app, env)
+    config = plan.config
+    cache = Cache(state_dir(app))
+    due = [
+        Run(plan.chapters[docname], config.frameworks[framework])
+        for docname in docnames
+        if docname in plan.chapters
+        for framework in config.selected
+        if (docname, framework) in plan.keys
     ]
-    state = Path(app.doctreedir) / "d2l"
-    if runs:
-        logger.info(f"executing {len(runs)} runs on {min(config.jobs, len(runs))} kernels at once")
-    results = execute(
-        runs,
+    progress = Progress(len(due))
+    results: list[Result] = []
+    missing: list[Run] = []
+    for run in due:
+        cached = cache.load(run, plan.keys[run.chapter.docname, run.framework.name])
+        if cached is None:
+            missing.append(run)
+        else:
+            progress(cached)
+            results.append(cached)
+
+    for framework in {run.framework for run in missing}:
+        problem = missing_requirement(framework)
+        if problem:
+            raise BookError(problem)
+
+    def finished(result: Result) -> None:
+        if not result.failure:  # stored at once: an interrupted build keeps what finished
+            cache.store(result, plan.keys[result.run.chapter.docname, result.run.framework.name])
+        progress(result)
+
+    if missing:
+        logger.info(f"executing {len(missing)} runs on {min(config.jobs, len(missing))} kernels at once")
+    results += execute(
+        missing,
         jobs=config.jobs,
-        timeout=config.timeout,
-        env=kernel_env(root, state),
-        log_dir=state / "logs",
-        report=_report,
+        timeout=lambda run: run.chapter.timeout or config.timeout,
+        env=kernel_env(package_root(app), state_dir(app)),
+        log_dir=state_dir(app) / "logs",
+        report=finished,
     )
+    progress.summary(build_root(app) / "d2l-report.json", plan.keys)
+
     failures = [result.failure for result in results if result.failure]
-    if failures:
+    if failures and not config.keep_going:
         raise ExecutionFailed("\n".join(failure.message() for failure in failures))
+    for failure in failures:
+        logger.warning(f"execution failed (shown in the page, KEEP_GOING): {failure.message()}")
 
     by_chapter: dict[str, dict[str, Result]] = {}
     for result in results:
         by_chapter.setdefault(result.run.chapter.docname, {})[result.run.framework.name] = result
     PREPARED.clear()
-    for chapter in chapters:
-        if chapter.docname in by_chapter:
-            PREPARED[str(chapter.path)] = merge(chapter, config, by_chapter[chapter.docname])
+    for docname, runs in by_chapter.items():
+        chapter = plan.chapters[docname]
+        PREPARED[str(chapter.path)] = merge(chapter, config, runs)
 
 
-def _report(result: Result, done: int, total: int) -> None:
-    status = "failed" if result.failure else "executed"
-    logger.info(f"[{done}/{total}] {result.run.name} {result.seconds:.1f} s ({status})")
+def on_builder_inited(app: Sphinx) -> None:
+    app.config.html_static_path = [*app.config.html_static_path, str(STATIC)]
 
 
 def setup(app: Sphinx) -> dict:
@@ -159,5 +268,6 @@ def setup(app: Sphinx) -> dict:
     app.add_js_file("d2l.js")
     app.add_css_file("d2l.css")
     app.connect("builder-inited", on_builder_inited)
+    app.connect("env-get-outdated", on_env_get_outdated)
     app.connect("env-before-read-docs", on_env_before_read_docs)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -80,7 +80,8 @@ def test_selecting_an_unconfigured_framework(tmp_path):
 
 def test_selecting_a_framework_whose_packages_are_missing(tmp_path):
     conf = 'd2l_frameworks["mxnet"] = {"label": "MXNet", "requires": ["mxnet_is_not_installed"]}'
-    result = build(write_book(tmp_path, "# Chapter\n", conf_extra=conf), "-D", "d2l_selected=mxnet")
+    chapter = "# Chapter\n\n```{code-cell} ipython3\nprint(1)\n```\n"
+    result = build(write_book(tmp_path, chapter, conf_extra=conf), "-D", "d2l_selected=mxnet")
     assert result.returncode == 2
     (line,) = error_lines(result.output)
     assert "framework 'mxnet' needs mxnet_is_not_installed" in line
