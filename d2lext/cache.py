@@ -15,6 +15,8 @@ import re
 import tempfile
 from pathlib import Path
 
+import nbformat
+
 from .cells import Chapter
 from .config import Framework
 from .execute import Result, Run
@@ -68,7 +70,7 @@ class Cache:
             return None
         result = Result(run, seconds=entry.get("seconds", 0.0), cached=True)
         for cell, (count, outputs) in zip(cells, entry["cells"], strict=True):
-            result.outputs[cell.index] = outputs
+            result.outputs[cell.index] = [nbformat.from_dict(output) for output in outputs]
             result.execution_counts[cell.index] = count
         return result
 

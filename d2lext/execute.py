@@ -103,7 +103,9 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
-async def _execute(run: Run, timeout: int, env: dict[str, str], log_dir: Path) -> Result:
+async def _execute(run: Run, timeout: tuple[int, str], env: dict[str, str], log_dir: Path) -> Result:
+    """Run one chapter in one framework; ``timeout`` is (seconds, where that limit is set)."""
+    timeout, timeout_origin = timeout
     notebook, cells = run_notebook(run.chapter, run.framework)
     result = Result(run)
     current = [0]
@@ -134,7 +136,7 @@ async def _execute(run: Run, timeout: int, env: dict[str, str], log_dir: Path) -
             result.failure = Failure(
                 run.chapter.where(cell.line),
                 run.framework.name,
-                f"cell timed out after {timeout} s (raise d2l_timeout in conf.py if it needs longer)",
+                f"cell timed out after {timeout} s (the limit is {timeout_origin})",
             )
         except DeadKernelError:
             cell = cells[current[0]] if cells else None
@@ -166,19 +168,25 @@ def _cell_failure(run: Run, cell: Cell, executed, error: CellExecutionError) -> 
     return Failure(run.chapter.where(line), run.framework.name, f"{error.ename}: {error.evalue}", traceback)
 
 
+#: What every ipykernel prints on start; not worth showing next to a crash.
+_KERNEL_NOISE = ("Kernel is running over TCP without encryption",)
+
+
 def _tail(log: Path, lines: int = 15) -> str:
+    """The end of a kernel's stderr (why it died, when it said so)."""
     try:
         text = log.read_text(errors="replace")
     except OSError:
         return ""
-    return "\n".join(text.splitlines()[-lines:])
+    kept = [line for line in text.splitlines() if not any(noise in line for noise in _KERNEL_NOISE)]
+    return "\n".join(kept[-lines:])
 
 
 def execute(
     runs: list[Run],
     *,
     jobs: int,
-    timeout: Callable[[Run], int],
+    timeout: Callable[[Run], tuple[int, str]],
     env: dict[str, str],
     log_dir: Path,
     report: Callable[[Result], None] = lambda result: None,

@@ -21,6 +21,7 @@ from myst_nb.sphinx_ import Parser as MystNbParser
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.util import logging
+from sphinx.util.fileutil import copy_asset_file
 
 from . import saved
 from .cache import Cache, cache_key, imports_package
@@ -231,7 +232,11 @@ def on_env_before_read_docs(app: Sphinx, env: BuildEnvironment, docnames: list[s
     results += execute(
         missing,
         jobs=config.jobs,
-        timeout=lambda run: run.chapter.timeout or config.timeout,
+        timeout=lambda run: (
+            (run.chapter.timeout, "d2l.timeout in the document's front matter")
+            if run.chapter.timeout
+            else (config.timeout, "d2l_timeout in conf.py")
+        ),
         env=kernel_env(package_root(app), state_dir(app)),
         log_dir=state_dir(app) / "logs",
         report=finished,
@@ -253,8 +258,12 @@ def on_env_before_read_docs(app: Sphinx, env: BuildEnvironment, docnames: list[s
         PREPARED[str(chapter.path)] = merge(chapter, config, runs)
 
 
-def on_builder_inited(app: Sphinx) -> None:
-    app.config.html_static_path = [*app.config.html_static_path, str(STATIC)]
+def copy_static(app: Sphinx, exception: Exception | None) -> None:
+    """Our script and stylesheet, into ``_static`` (not via html_static_path: changing a config
+    value at build time makes every rebuild see a changed configuration)."""
+    if exception is None and app.builder.format == "html":
+        for asset in STATIC.iterdir():
+            copy_asset_file(asset, Path(app.outdir) / "_static")
 
 
 def setup(app: Sphinx) -> dict:
@@ -267,7 +276,7 @@ def setup(app: Sphinx) -> dict:
     app.add_transform(FrameworkTabs)
     app.add_js_file("d2l.js")
     app.add_css_file("d2l.css")
-    app.connect("builder-inited", on_builder_inited)
+    app.connect("build-finished", copy_static)
     app.connect("env-get-outdated", on_env_get_outdated)
     app.connect("env-before-read-docs", on_env_before_read_docs)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,6 +1,7 @@
 project = "Fixture book"
 release = "1.2.3"
 extensions = ["d2lext"]
+exclude_patterns = ["_build"]
 myst_enable_extensions = ["dollarmath", "colon_fence"]
 d2l_frameworks = {
     "numpy": {"label": "NumPy", "requires": ["numpy", "matplotlib"]},

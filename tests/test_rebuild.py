@@ -1,0 +1,163 @@
+"""Rebuilds: only what an edit can change is executed again; failures never lose finished work."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+
+from conftest import SPHINX_BUILD, build, copy_book, write_book
+
+
+def report(root) -> dict[str, str]:
+    """(document [framework]) -> executed / cached / failed, from the build's JSON report."""
+    data = json.loads((root / "_build" / "d2l-report.json").read_text())
+    return {f"{run['document']} [{run['framework']}]": run["status"] for run in data["details"]}
+
+
+def values(build_result, page: str) -> dict[str, str]:
+    """Framework -> the printed line of that framework's tab (or the only output)."""
+    soup = build_result.page(page)
+    found = {}
+    for label in soup.select("label[data-sync-group=framework]"):
+        text = label.find_next_sibling("div").get_text(" ", strip=True)
+        found[label["data-sync-id"]] = re.search(r"value \S+( token \S+)?", text).group(0)
+    if not found:
+        found["all"] = re.findall(r"value \S+", soup.get_text(" ", strip=True))[0]
+    return found
+
+
+def rebuild(root, *options):
+    """A build that must succeed (a failed build leaves the previous HTML in place)."""
+    result = build(root, *options)
+    assert result.returncode == 0, result.output
+    return result
+
+
+def edit(path, old, new):
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_rebuilds_execute_only_what_changed(tmp_path):
+    root = copy_book("rebuild", tmp_path)
+    cold = rebuild(root)
+    assert set(report(root).values()) == {"executed"} and len(report(root)) == 6
+    first_a, first_b = values(cold, "a"), values(cold, "b")
+    assert first_a["torch"].endswith("token v1")
+
+    noop = rebuild(root)
+    assert "executing" not in noop.output
+    assert report(root) == {}
+
+    edit(root / "a.md", "Prose of A.", "Prose of A, edited.\n\nA new paragraph.")
+    prose = rebuild(root)
+    assert "executing" not in prose.output
+    assert report(root) == {"a [numpy]": "cached", "a [torch]": "cached"}
+    assert values(prose, "a") == first_a
+
+    edit(root / "a.md", "print('value', random.random(), 'token'", "print('value', random.random(),  'token'")
+    torch_edit = rebuild(root)
+    assert report(root) == {"a [numpy]": "cached", "a [torch]": "executed"}
+    after = values(torch_edit, "a")
+    assert after["numpy"] == first_a["numpy"] and after["torch"] != first_a["torch"]
+
+    edit(root / "lib.md", "return 'v1'", "return 'v2'")
+    save_edit = rebuild(root)
+    assert report(root) == {
+        "lib [numpy]": "executed",
+        "lib [torch]": "executed",
+        "a [numpy]": "cached",  # its numpy cells do not import the package
+        "a [torch]": "executed",
+    }
+    final = values(save_edit, "a")
+    assert final["torch"].endswith("token v2") and final["numpy"] == first_a["numpy"]
+    assert values(save_edit, "b") == first_b
+
+
+FAILING = """# Chapter
+
+```{code-cell} ipython3
+print('shared ran')
+```
+
+```{code-cell} ipython3
+:tags: [torch]
+BROKEN
+```
+"""
+
+
+def test_failure_keeps_other_runs_and_next_build_reruns_only_it(tmp_path):
+    root = write_book(tmp_path, FAILING)
+    failed = build(root)
+    assert failed.returncode == 2
+    assert "chapter.md:16 [torch] NameError: name 'BROKEN' is not defined" in failed.output
+    assert report(root) == {"chapter [numpy]": "executed", "chapter [torch]": "failed"}
+
+    edit(root / "chapter.md", "BROKEN", "print('fixed')")
+    fixed = build(root)
+    assert fixed.returncode == 0, fixed.output
+    assert report(root) == {"chapter [numpy]": "cached", "chapter [torch]": "executed"}
+    assert "fixed" in fixed.page("chapter").get_text()
+
+
+def test_keep_going_shows_the_failure_in_the_page(tmp_path):
+    root = write_book(tmp_path, FAILING)
+    drafted = build(root, "-D", "d2l_keep_going=1")
+    assert drafted.returncode == 0, drafted.output
+    assert "WARNING: execution failed" in drafted.output and "[torch] NameError" in drafted.output
+    page = drafted.page("chapter").get_text()
+    assert "NameError" in page and "shared ran" in page
+    assert report(root)["chapter [torch]"] == "failed"
+
+
+def test_hanging_cell_is_stopped_by_the_document_timeout(tmp_path):
+    chapter = "# Chapter\n\n```{code-cell} ipython3\nimport time\ntime.sleep(60)\n```\n"
+    root = write_book(tmp_path, chapter)
+    edit(root / "chapter.md", "---\n\n", "d2l:\n  timeout: 2\n---\n\n")
+    started = time.monotonic()
+    result = build(root, "-D", "d2l_selected=numpy")
+    assert result.returncode == 2
+    assert time.monotonic() - started < 40
+    assert (
+        "chapter.md:12 [numpy] cell timed out after 2 s (the limit is d2l.timeout in the document's front matter)"
+        in result.output
+    )
+
+
+def test_kernel_that_dies_is_reported_and_retried(tmp_path):
+    chapter = "# Chapter\n\n```{code-cell} ipython3\nimport os\nos._exit(3)\n```\n"
+    root = write_book(tmp_path, chapter)
+    for _ in range(2):  # a dead kernel is never cached: the next build tries again
+        result = build(root, "-D", "d2l_selected=numpy", timeout=120)
+        assert result.returncode == 2
+        assert "chapter.md:10 [numpy] the kernel died while running this cell" in result.output
+        assert report(root) == {"chapter [numpy]": "failed"}
+
+
+def test_interrupted_build_then_normal_build_gives_a_correct_site(tmp_path):
+    slow = "# Chapter\n\n```{code-cell} ipython3\nimport time\ntime.sleep(4)\nprint('slept')\n```\n"
+    root = write_book(tmp_path, slow)
+    command = [str(SPHINX_BUILD), "-M", "html", ".", "_build", "--no-color", "-D", "d2l_selected=numpy,torch"]
+    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("executing"):
+            time.sleep(2)  # kernels are up and in the cell
+            process.send_signal(signal.SIGINT)
+            break
+    output = "".join(lines) + process.communicate(timeout=60)[0]
+    assert process.returncode != 0 and "Interrupted" in output
+    leftover = subprocess.run(["pgrep", "-f", str(root / "_build")], capture_output=True, text=True)
+    assert leftover.stdout == "", "kernels left running"
+
+    normal = build(root)
+    assert normal.returncode == 0, normal.output
+    assert set(report(root).values()) == {"executed"}
+    outputs = [output.get_text().strip() for output in normal.page("chapter").select(".cell_output")]
+    assert outputs == ["slept"]  # one shared output, identical in both frameworks
