@@ -18,7 +18,7 @@ SPHINXOPTS ?=
 
 SPHINX_ARGS := -c . $(if $(FRAMEWORKS),-D d2l_selected="$(FRAMEWORKS)") $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(if $(KEEP_GOING),-D d2l_keep_going=$(KEEP_GOING)) $(SPHINXOPTS)
 
-.PHONY: html test lint clean setup
+.PHONY: html test lint clean setup bench
 
 html: $(READY)
 	$(BIN)/sphinx-build -M html source $(BUILDDIR) $(SPHINX_ARGS)
@@ -40,3 +40,7 @@ $(READY): requirements.txt pyproject.toml
 
 clean:
 	rm -rf $(BUILDDIR)
+
+# Build-speed benchmark (not a test): results are printed and prepended to BENCHMARKS.md.
+bench: $(READY)
+	$(BIN)/python benchmarks/bench.py --write

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
@@ -70,6 +71,8 @@ class Result:
     seconds: float = 0.0
     failure: Failure | None = None
     cached: bool = False
+    reused_kernel: bool = False
+    """Whether the run went to a kernel that had run another chapter before."""
 
 
 def run_notebook(chapter: Chapter, framework: Framework) -> tuple[nbformat.NotebookNode, list[Cell]]:
@@ -103,63 +106,146 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
-async def _execute(run: Run, timeout: tuple[int, str], env: dict[str, str], log_dir: Path) -> Result:
-    """Run one chapter in one framework; ``timeout`` is (seconds, where that limit is set)."""
-    timeout, timeout_origin = timeout
-    notebook, cells = run_notebook(run.chapter, run.framework)
-    result = Result(run)
-    current = [0]
+#: First cell of every run: makes a reused kernel as good as fresh for the next chapter.
+#: A chapter's names, the book's own modules (the saved package included), matplotlib's settings and
+#: figures, warning filters, the working folder and the execution count are reset; what libraries
+#: keep in their own globals (e.g. torch's default dtype) is not.
+PROLOGUE = """\
+def _d2l_prepare(folder, roots):
+    import os, sys, warnings
+    fresh = getattr(sys, "_d2l_fresh", None)
+    if fresh is None:
+        sys._d2l_fresh = {{"warnings": list(warnings.filters)}}
+    else:
+        for name, module in list(sys.modules.items()):
+            if (getattr(module, "__file__", None) or "").startswith(roots):
+                del sys.modules[name]
+        warnings.filters[:] = fresh["warnings"]
+        if "matplotlib.pyplot" in sys.modules:
+            import matplotlib
+            sys.modules["matplotlib.pyplot"].close("all")
+            matplotlib.rc_file_defaults()
+        if "matplotlib_inline.backend_inline" in sys.modules:
+            sys.modules["matplotlib_inline.backend_inline"].set_matplotlib_formats("svg")
+    os.chdir(folder)
+    get_ipython().reset(new_session=True)
+_d2l_prepare({folder!r}, {roots!r})
+"""
 
-    def on_cell_execute(cell, cell_index):
-        current[0] = cell_index
 
-    client = NotebookClient(
-        notebook,
-        timeout=timeout,
-        kernel_name=run.framework.kernel,
-        resources={"metadata": {"path": str(run.chapter.path.parent)}},
-        record_timing=False,
-        skip_cells_with_tag="skip-execution",
-        on_cell_execute=on_cell_execute,
-        extra_arguments=KERNEL_ARGUMENTS,
-    )
-    log = log_dir / (run.chapter.docname.replace("/", "__") + f".{run.framework.name}.log")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    with open(log, "w") as kernel_stderr:
+class Worker:
+    """Runs chapters one after another in one kernel, kept while the framework stays the same."""
+
+    def __init__(self, number: int, env: dict[str, str], log_dir: Path, module_roots: tuple[str, ...]):
+        self.number = number
+        self.env = env
+        self.log_dir = log_dir
+        self.module_roots = module_roots
+        self.framework: str | None = None
+        self.km: AsyncKernelManager | None = None
+        self.log: Path | None = None
+        self._log_file = None
+
+    async def _kernel_for(self, framework: Framework, folder: Path) -> AsyncKernelManager:
+        if self.km is not None and (self.framework != framework.name or not await self.km.is_alive()):
+            await self.shutdown()
+        if self.km is None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self.log = self.log_dir / f"kernel-{self.number}-{framework.name}.log"
+            self._log_file = open(self.log, "w")  # noqa: SIM115 (closed in shutdown)
+            self.km = AsyncKernelManager(kernel_name=framework.kernel)
+            await self.km.start_kernel(
+                extra_arguments=KERNEL_ARGUMENTS, env=self.env, cwd=str(folder), stderr=self._log_file
+            )
+            self.framework = framework.name
+        return self.km
+
+    async def shutdown(self) -> None:
+        if self.km is not None:
+            try:
+                await self.km.shutdown_kernel(now=True)
+            except Exception:  # already gone
+                pass
+        if self._log_file is not None:
+            self._log_file.close()
+        self.km, self.framework, self._log_file = None, None, None
+
+    async def run(self, run: Run, timeout: tuple[int, str]) -> Result:
+        """Execute one chapter in one framework; ``timeout`` is (seconds, where that limit is set)."""
+        seconds, timeout_origin = timeout
+        notebook, cells = run_notebook(run.chapter, run.framework)
+        folder = run.chapter.path.parent
+        prologue = PROLOGUE.format(folder=str(folder), roots=self.module_roots)
+        notebook.cells.insert(0, nbformat.v4.new_code_cell(prologue))
+        result = Result(run)
+        current = [0]
+
+        def on_cell_execute(cell, cell_index):
+            current[0] = cell_index
+
+        started = time.perf_counter()
+        healthy = False
+        client = None
         try:
-            await client.async_execute(env=env, stderr=kernel_stderr)
+            result.reused_kernel = self.km is not None and self.framework == run.framework.name
+            km = await self._kernel_for(run.framework, folder)
+            client = NotebookClient(
+                notebook,
+                km=km,
+                timeout=seconds,
+                kernel_name=run.framework.kernel,
+                record_timing=False,
+                skip_cells_with_tag="skip-execution",
+                on_cell_execute=on_cell_execute,
+            )
+            await client.async_execute()
+            healthy = True
         except CellExecutionError as error:
-            result.failure = _cell_failure(run, cells[current[0]], notebook.cells[current[0]], error)
+            healthy = True  # the kernel is fine; the next chapter resets it
+            result.failure = _cell_failure(run, cells, notebook, current[0], error)
         except CellTimeoutError:
-            cell = cells[current[0]]
             result.failure = Failure(
-                run.chapter.where(cell.line),
+                run.chapter.where(_line_of(cells, current[0])),
                 run.framework.name,
-                f"cell timed out after {timeout} s (the limit is {timeout_origin})",
+                f"cell timed out after {seconds} s (the limit is {timeout_origin})",
             )
         except DeadKernelError:
-            cell = cells[current[0]] if cells else None
             result.failure = Failure(
-                run.chapter.where(cell.line if cell else 1),
+                run.chapter.where(_line_of(cells, current[0])),
                 run.framework.name,
                 "the kernel died while running this cell",
-                _tail(log),
+                _tail(self.log) if self.log else "",
             )
         except Exception as error:  # kernel start failures and the like
             result.failure = Failure(
-                run.chapter.where(1),
+                run.chapter.where(_line_of(cells, current[0])),
                 run.framework.name,
                 f"could not run the kernel {run.framework.kernel!r}: {type(error).__name__}: {error}",
             )
-    result.seconds = time.perf_counter() - started
-    for cell, executed in zip(cells, notebook.cells, strict=True):
-        result.outputs[cell.index] = executed.get("outputs", [])
-        result.execution_counts[cell.index] = executed.get("execution_count")
-    return result
+        finally:
+            if client is not None and client.kc is not None:
+                client.kc.stop_channels()
+            if not healthy:
+                await self.shutdown()
+        result.seconds = time.perf_counter() - started
+        for cell, executed in zip(cells, notebook.cells[1:], strict=True):
+            result.outputs[cell.index] = executed.get("outputs", [])
+            result.execution_counts[cell.index] = executed.get("execution_count")
+        return result
 
 
-def _cell_failure(run: Run, cell: Cell, executed, error: CellExecutionError) -> Failure:
+def _line_of(cells: list[Cell], executed_index: int) -> int:
+    """Source line of the cell at ``executed_index`` of a run's notebook (0 is the prologue)."""
+    return cells[executed_index - 1].line if 0 < executed_index <= len(cells) else 1
+
+
+def _cell_failure(run: Run, cells: list[Cell], notebook, executed_index: int, error: CellExecutionError) -> Failure:
+    if executed_index == 0:
+        return Failure(
+            run.chapter.where(1), run.framework.name, f"could not prepare the kernel: {error.ename}: {error.evalue}"
+        )
+    cell = cells[executed_index - 1]
+    executed = notebook.cells[executed_index]
     errors = [o for o in executed.get("outputs", []) if o.get("output_type") == "error"]
     traceback = strip_ansi("\n".join(errors[-1].get("traceback", []))) if errors else ""
     frames = _CELL_LINE.findall(traceback)
@@ -189,9 +275,14 @@ def execute(
     timeout: Callable[[Run], tuple[int, str]],
     env: dict[str, str],
     log_dir: Path,
+    module_roots: tuple[str, ...] = (),
     report: Callable[[Result], None] = lambda result: None,
 ) -> list[Result]:
-    """Execute all runs, at most ``jobs`` kernels at a time; results in the order of ``runs``.
+    """Execute all runs on ``jobs`` workers (one kernel each); results in the order of ``runs``.
+
+    A worker reuses its kernel for the next run of the same framework (imports are paid once per
+    worker, as in a plain script), resetting it first (see ``PROLOGUE``); modules under
+    ``module_roots`` (the saved package, the book's own code) are imported afresh for each chapter.
 
     ``report`` is called as each run finishes (in the calling thread's stead: keep it quick).
     The event loop runs in a worker thread, so that Ctrl-C reaches this thread as
@@ -204,15 +295,32 @@ def execute(
     outcome: dict[str, object] = {}
 
     async def main() -> list[Result]:
-        pool = asyncio.Semaphore(jobs)
+        workers = [Worker(n, env, log_dir, module_roots) for n in range(min(jobs, len(runs)))]
+        pending = list(runs)
+        results: dict[int, Result] = {}
 
-        async def one(run: Run) -> Result:
-            async with pool:
-                result = await _execute(run, timeout(run), env, log_dir)
-            report(result)
-            return result
+        def take(worker: Worker) -> Run | None:
+            """The next run for a worker: its kernel's framework first, then one no other kernel has."""
+            held = {w.framework for w in workers if w is not worker}
+            for wanted in (lambda r: r.framework.name == worker.framework, lambda r: r.framework.name not in held):
+                for run in pending:
+                    if wanted(run):
+                        pending.remove(run)
+                        return run
+            return pending.pop(0) if pending else None
 
-        return list(await asyncio.gather(*(one(run) for run in runs)))
+        async def work(worker: Worker) -> None:
+            try:
+                while (run := take(worker)) is not None:
+                    worker.framework = worker.framework or run.framework.name  # claim it before starting
+                    result = await worker.run(run, timeout(run))
+                    results[id(run)] = result
+                    report(result)
+            finally:
+                await worker.shutdown()
+
+        await asyncio.gather(*(work(worker) for worker in workers))
+        return [results[id(run)] for run in runs]
 
     def worker() -> None:
         asyncio.set_event_loop(loop)

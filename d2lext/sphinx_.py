@@ -178,6 +178,7 @@ class Progress:
                     "framework": r.run.framework.name,
                     "status": "failed" if r.failure else "cached" if r.cached else "executed",
                     "seconds": round(r.seconds, 3),
+                    "kernel": None if r.cached else "reused" if r.reused_kernel else "new",
                     "key": keys.get((r.run.chapter.docname, r.run.framework.name)),
                     "error": r.failure.message() if r.failure else None,
                 }
@@ -239,6 +240,7 @@ def on_env_before_read_docs(app: Sphinx, env: BuildEnvironment, docnames: list[s
         ),
         env=kernel_env(package_root(app), state_dir(app)),
         log_dir=state_dir(app) / "logs",
+        module_roots=(str(package_root(app)), str(Path(app.srcdir))),
         report=finished,
     )
     progress.summary(build_root(app) / "d2l-report.json", plan.keys)

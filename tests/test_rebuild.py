@@ -161,3 +161,41 @@ def test_interrupted_build_then_normal_build_gives_a_correct_site(tmp_path):
     assert set(report(root).values()) == {"executed"}
     outputs = [output.get_text().strip() for output in normal.page("chapter").select(".cell_output")]
     assert outputs == ["slept"]  # one shared output, identical in both frameworks
+
+
+POLLUTER = """# First
+
+```{code-cell} ipython3
+import warnings
+from d2l import numpy as d2l
+leaked = 1
+d2l.marker = 'mutated'
+d2l.plt.rcParams['figure.figsize'] = (9, 9)
+d2l.plt.figure()
+warnings.simplefilter('error')
+print('first done')
+```
+"""
+
+CHECKER = """# Second
+
+```{code-cell} ipython3
+import os, warnings
+from d2l import numpy as d2l
+print('leaked' in dir(), hasattr(d2l, 'marker'), tuple(d2l.plt.rcParams['figure.figsize']),
+      d2l.plt.get_fignums(), warnings.filters[0][0] == 'error', os.path.basename(os.getcwd()))
+```
+"""
+
+
+def test_a_reused_kernel_is_reset_between_chapters(tmp_path):
+    lib = "# Lib\n\n```{code-cell} ipython3\n#@save\nfrom matplotlib import pyplot as plt\n```\n"
+    root = write_book(tmp_path, POLLUTER, lib=lib)
+    (root / "sub").mkdir()
+    (root / "sub" / "second.md").write_text((root / "lib.md").read_text().split("# Lib")[0] + CHECKER)
+    (root / "index.md").write_text("# Book\n\n```{toctree}\nlib\nchapter\nsub/second\n```\n")
+    fresh = rebuild(root, "-D", "d2l_selected=numpy", "-D", "d2l_jobs=1")
+    kernels = json.loads((root / "_build" / "d2l-report.json").read_text())["details"]
+    assert [run["kernel"] for run in kernels] == ["new", "reused", "reused"]
+    text = fresh.page("sub/second").select_one(".cell_output").get_text().strip()
+    assert text == "False False (6.4, 4.8) [] False sub"
