@@ -7,12 +7,14 @@ the frameworks of a chapter, and the chapters of a book, execute at the same tim
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses as dc
 import os
 import re
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,8 +73,8 @@ class Result:
     seconds: float = 0.0
     failure: Failure | None = None
     cached: bool = False
-    reused_kernel: bool = False
-    """Whether the run went to a kernel that had run another chapter before."""
+    kernel: str = "new"
+    """The kernel the run found: "new", "warm" (started early, framework imported) or "reused"."""
 
 
 def run_notebook(chapter: Chapter, framework: Framework) -> tuple[nbformat.NotebookNode, list[Cell]]:
@@ -112,7 +114,8 @@ def strip_ansi(text: str) -> str:
 #: keep in their own globals (e.g. torch's default dtype) is not.
 PROLOGUE = """\
 def _d2l_prepare(folder, roots):
-    import os, sys, warnings
+    import importlib, os, sys, warnings
+    importlib.invalidate_caches()
     fresh = getattr(sys, "_d2l_fresh", None)
     if fresh is None:
         sys._d2l_fresh = {{"warnings": list(warnings.filters)}}
@@ -143,6 +146,8 @@ class Worker:
         self.module_roots = module_roots
         self.framework: str | None = None
         self.km: AsyncKernelManager | None = None
+        self.kernel_state = "new"
+        """What the next run finds: a "new" kernel, a "warm" one (framework imported) or a "reused" one."""
         self.log: Path | None = None
         self._log_file = None
 
@@ -160,6 +165,25 @@ class Worker:
             self.framework = framework.name
         return self.km
 
+    async def warm(self, framework: Framework, folder: Path) -> None:
+        """Start this worker's kernel ahead of time and import the framework's modules in it."""
+        km = await self._kernel_for(framework, folder)
+        self.kernel_state = "warm"
+        modules = list(framework.requires) + (["matplotlib.pyplot"] if "matplotlib" in framework.requires else [])
+        if not modules:
+            return
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            code = f"import importlib\nfor _m in {modules!r}:\n    try:\n        importlib.import_module(_m)\n"
+            code += "    except Exception:\n        pass\ndel _m, importlib\n"
+            await kc.execute_interactive(
+                code, silent=True, store_history=False, timeout=120, output_hook=lambda m: None
+            )
+        finally:
+            kc.stop_channels()
+
     async def shutdown(self) -> None:
         if self.km is not None:
             try:
@@ -169,6 +193,7 @@ class Worker:
         if self._log_file is not None:
             self._log_file.close()
         self.km, self.framework, self._log_file = None, None, None
+        self.kernel_state = "new"
 
     async def run(self, run: Run, timeout: tuple[int, str]) -> Result:
         """Execute one chapter in one framework; ``timeout`` is (seconds, where that limit is set)."""
@@ -187,8 +212,9 @@ class Worker:
         healthy = False
         client = None
         try:
-            result.reused_kernel = self.km is not None and self.framework == run.framework.name
             km = await self._kernel_for(run.framework, folder)
+            result.kernel = self.kernel_state
+            self.kernel_state = "reused"
             client = NotebookClient(
                 notebook,
                 km=km,
@@ -268,46 +294,90 @@ def _tail(log: Path, lines: int = 15) -> str:
     return "\n".join(kept[-lines:])
 
 
-def execute(
-    runs: list[Run],
-    *,
-    jobs: int,
-    timeout: Callable[[Run], tuple[int, str]],
-    env: dict[str, str],
-    log_dir: Path,
-    module_roots: tuple[str, ...] = (),
-    report: Callable[[Result], None] = lambda result: None,
-) -> list[Result]:
-    """Execute all runs on ``jobs`` workers (one kernel each); results in the order of ``runs``.
+class Engine:
+    """The kernels of one build, driven from an event loop in a thread of their own.
 
-    A worker reuses its kernel for the next run of the same framework (imports are paid once per
-    worker, as in a plain script), resetting it first (see ``PROLOGUE``); modules under
-    ``module_roots`` (the saved package, the book's own code) are imported afresh for each chapter.
-
-    ``report`` is called as each run finishes (in the calling thread's stead: keep it quick).
-    The event loop runs in a worker thread, so that Ctrl-C reaches this thread as
-    KeyboardInterrupt (nbclient only installs its own signal handlers in the main thread); the
-    runs are then cancelled, their kernels shut down, and the interrupt re-raised.
+    Workers (one kernel each) live as long as the engine, so kernels can be started and their
+    framework imported while Sphinx is still loading (``warm``), and reused by ``execute``.
+    Running the loop outside the main thread also means Ctrl-C reaches the main thread as
+    KeyboardInterrupt (nbclient installs signal handlers only in the main thread): the runs are
+    then cancelled, the kernels shut down, and the interrupt re-raised.
     """
-    if not runs:
-        return []
-    loop = asyncio.new_event_loop()
-    outcome: dict[str, object] = {}
 
-    async def main() -> list[Result]:
-        workers = [Worker(n, env, log_dir, module_roots) for n in range(min(jobs, len(runs)))]
+    def __init__(self, jobs: int, env: dict[str, str], log_dir: Path, module_roots: tuple[str, ...] = ()):
+        self.jobs = jobs
+        self.workers = [Worker(n, env, log_dir, module_roots) for n in range(jobs)]
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="d2l-kernels", daemon=True)
+        self._thread.start()
+        self._warming: concurrent.futures.Future | None = None
+
+    def warm(self, frameworks: list[Framework], folder: Path) -> None:
+        """Start a kernel per framework (at most one per worker) without waiting for it."""
+
+        async def start() -> None:
+            pairs = zip(self.workers, frameworks, strict=False)
+            await asyncio.gather(*(worker.warm(fw, folder) for worker, fw in pairs), return_exceptions=True)
+
+        self._warming = asyncio.run_coroutine_threadsafe(start(), self.loop)
+
+    def _wait(self, future: concurrent.futures.Future):
+        try:
+            while True:
+                try:
+                    return future.result(timeout=0.1)
+                except concurrent.futures.TimeoutError:
+                    continue
+        except KeyboardInterrupt:
+            self.loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(self.loop)])
+            self.close()
+            raise
+
+    def execute(
+        self,
+        runs: list[Run],
+        *,
+        timeout: Callable[[Run], tuple[int, str]],
+        report: Callable[[Result], None] = lambda result: None,
+    ) -> list[Result]:
+        """Execute all runs on the workers; results in the order of ``runs``.
+
+        A worker reuses its kernel for the next run of the same framework (imports are paid once
+        per worker, as in a plain script), resetting it first (see ``PROLOGUE``). ``report`` is
+        called as each run finishes, from the engine's thread.
+        """
+        if not runs:
+            return []
+        if self._warming is not None:
+            self._wait(self._warming)
+        return self._wait(asyncio.run_coroutine_threadsafe(self._execute(runs, timeout, report), self.loop))
+
+    async def _execute(self, runs, timeout, report) -> list[Result]:
+        workers = self.workers[: min(self.jobs, len(runs))]
+        for idle in self.workers[len(workers) :]:
+            await idle.shutdown()
         pending = list(runs)
         results: dict[int, Result] = {}
 
         def take(worker: Worker) -> Run | None:
-            """The next run for a worker: its kernel's framework first, then one no other kernel has."""
-            held = {w.framework for w in workers if w is not worker}
-            for wanted in (lambda r: r.framework.name == worker.framework, lambda r: r.framework.name not in held):
-                for run in pending:
-                    if wanted(run):
-                        pending.remove(run)
-                        return run
-            return pending.pop(0) if pending else None
+            """The next run for a worker, or ``None`` when it should stop.
+
+            Its own kernel's framework first; then a framework no kernel holds; then another
+            worker's framework, but only if that one has more runs waiting than kernels holding it
+            (else the holder runs it sooner than a new kernel could import the framework).
+            """
+            for run in pending:
+                if run.framework.name == worker.framework:
+                    pending.remove(run)
+                    return run
+            holders = Counter(w.framework for w in workers if w is not worker and w.framework)
+            waiting = Counter(run.framework.name for run in pending)
+            for run in pending:
+                name = run.framework.name
+                if holders[name] == 0 or waiting[name] > holders[name]:
+                    pending.remove(run)
+                    return run
+            return None
 
         async def work(worker: Worker) -> None:
             try:
@@ -322,28 +392,20 @@ def execute(
         await asyncio.gather(*(work(worker) for worker in workers))
         return [results[id(run)] for run in runs]
 
-    def worker() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            outcome["results"] = loop.run_until_complete(main())
-        except BaseException as error:  # handed to the calling thread
-            outcome["error"] = error
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+    def close(self) -> None:
+        """Shut every kernel down and stop the loop (safe to call more than once)."""
+        if not self.loop.is_running():
+            return
 
-    thread = threading.Thread(target=worker, name="d2l-execute", daemon=True)
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(0.1)
-    except KeyboardInterrupt:
-        loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(loop)])
-        thread.join(30)
-        raise
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["results"]  # type: ignore[return-value]
+        async def stop() -> None:
+            await asyncio.gather(*(worker.shutdown() for worker in self.workers), return_exceptions=True)
+
+        try:
+            asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=30)
+        except Exception:  # closing on the way out: nothing more to do
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
 
 
 _FIND_MODULES = (

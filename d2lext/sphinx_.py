@@ -10,6 +10,7 @@ transform             regroup cells into framework tabs
 
 from __future__ import annotations
 
+import atexit
 import copy
 import dataclasses as dc
 import json
@@ -29,7 +30,7 @@ from .cells import Chapter, read_chapter
 from .config import CONFIG_VALUES, BookConfig
 from .config import load as load_config
 from .errors import BookError, ExecutionFailed, stop_on_book_errors
-from .execute import Result, Run, execute, kernel_env, missing_requirement
+from .execute import Engine, Result, Run, kernel_env, missing_requirement
 from .merge import merge
 from .prose import FrameworkDirective
 from .tabs import FrameworkTabs
@@ -54,6 +55,7 @@ class Plan:
 #: so they live at module level; they are refilled before each build reads its documents (and
 #: are inherited by Sphinx's parallel reading processes).
 PLAN: list[Plan] = []
+ENGINE: list[Engine] = []
 PREPARED: dict[str, nbformat.NotebookNode] = {}
 _reading: list[nbformat.NotebookNode] = []
 
@@ -178,7 +180,7 @@ class Progress:
                     "framework": r.run.framework.name,
                     "status": "failed" if r.failure else "cached" if r.cached else "executed",
                     "seconds": round(r.seconds, 3),
-                    "kernel": None if r.cached else "reused" if r.reused_kernel else "new",
+                    "kernel": None if r.cached else r.kernel,
                     "key": keys.get((r.run.chapter.docname, r.run.framework.name)),
                     "error": r.failure.message() if r.failure else None,
                 }
@@ -200,10 +202,11 @@ def on_env_before_read_docs(app: Sphinx, env: BuildEnvironment, docnames: list[s
     plan = PLAN[0] if PLAN else plan_build(app, env)
     config = plan.config
     cache = Cache(state_dir(app))
-    due = [
-        Run(plan.chapters[docname], config.frameworks[framework])
-        for docname in docnames
-        if docname in plan.chapters
+    reading = set(docnames)
+    due = [  # in table-of-contents order
+        Run(chapter, config.frameworks[framework])
+        for docname, chapter in plan.chapters.items()
+        if docname in reading
         for framework in config.selected
         if (docname, framework) in plan.keys
     ]
@@ -230,17 +233,13 @@ def on_env_before_read_docs(app: Sphinx, env: BuildEnvironment, docnames: list[s
 
     if missing:
         logger.info(f"executing {len(missing)} runs on {min(config.jobs, len(missing))} kernels at once")
-    results += execute(
+    results += engine(app, config).execute(
         missing,
-        jobs=config.jobs,
         timeout=lambda run: (
             (run.chapter.timeout, "d2l.timeout in the document's front matter")
             if run.chapter.timeout
             else (config.timeout, "d2l_timeout in conf.py")
         ),
-        env=kernel_env(package_root(app), state_dir(app)),
-        log_dir=state_dir(app) / "logs",
-        module_roots=(str(package_root(app)), str(Path(app.srcdir))),
         report=finished,
     )
     progress.summary(build_root(app) / "d2l-report.json", plan.keys)
@@ -260,6 +259,34 @@ def on_env_before_read_docs(app: Sphinx, env: BuildEnvironment, docnames: list[s
         PREPARED[str(chapter.path)] = merge(chapter, config, runs)
 
 
+def engine(app: Sphinx, config: BookConfig) -> Engine:
+    """This build's kernels (created on first use, closed when the build ends)."""
+    if not ENGINE:
+        env = kernel_env(package_root(app), state_dir(app))
+        roots = (str(package_root(app)), str(Path(app.srcdir)))
+        ENGINE.append(Engine(config.jobs, env, state_dir(app) / "logs", roots))
+        atexit.register(close_engine)
+    return ENGINE[0]
+
+
+def close_engine(*args) -> None:
+    while ENGINE:
+        ENGINE.pop().close()
+
+
+def warm_up(app: Sphinx) -> None:
+    """On a cold build (no execution cache yet), start kernels and import their frameworks while
+    Sphinx is still loading; execution then finds them ready. Warm builds start no kernel here."""
+    if state_dir(app).exists():
+        return
+    try:
+        config = load_config(app.config)
+    except BookError:
+        return  # reported when the build plans its runs
+    package_root(app).mkdir(parents=True, exist_ok=True)  # on the kernels' path from their start
+    engine(app, config).warm(config.selected_frameworks, Path(app.srcdir))
+
+
 def copy_static(app: Sphinx, exception: Exception | None) -> None:
     """Our script and stylesheet, into ``_static`` (not via html_static_path: changing a config
     value at build time makes every rebuild see a changed configuration)."""
@@ -269,16 +296,18 @@ def copy_static(app: Sphinx, exception: Exception | None) -> None:
 
 
 def setup(app: Sphinx) -> dict:
-    app.setup_extension("myst_nb")
-    app.setup_extension("sphinx_design")
     for name, (default, rebuild) in CONFIG_VALUES.items():
         app.add_config_value(name, default, rebuild)
+    warm_up(app)  # before loading MyST-NB and the rest: that second is the head start
+    app.setup_extension("myst_nb")
+    app.setup_extension("sphinx_design")
     app.add_source_parser(BookParser, override=True)
     app.add_directive("framework", FrameworkDirective)
     app.add_transform(FrameworkTabs)
     app.add_js_file("d2l.js")
     app.add_css_file("d2l.css")
     app.connect("build-finished", copy_static)
+    app.connect("build-finished", close_engine)
     app.connect("env-get-outdated", on_env_get_outdated)
     app.connect("env-before-read-docs", on_env_before_read_docs)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
