@@ -126,11 +126,12 @@ def saved_ranges(source: str, where) -> list[tuple[int, int, bool]]:
 
 def collect(chapters: list[Chapter]) -> list[SavedBlock]:
     """Every saved block of the book, chapters in table-of-contents order."""
-    blocks = []
-    for chapter in chapters:
-        for cell in chapter.cells:
-            blocks.extend(_cell_blocks(chapter, cell))
-    return blocks
+    return [block for chapter in chapters for block in chapter_blocks(chapter)]
+
+
+def chapter_blocks(chapter: Chapter) -> list[SavedBlock]:
+    """The saved blocks of one chapter, in order."""
+    return [block for cell in chapter.cells for block in _cell_blocks(chapter, cell)]
 
 
 def _cell_blocks(chapter: Chapter, cell: Cell) -> list[SavedBlock]:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import atexit
 import copy
 import dataclasses as dc
+import hashlib
 import json
+import pickle
 import time
 from pathlib import Path
 
@@ -101,8 +103,49 @@ def state_dir(app: Sphinx) -> Path:
     return build_root(app) / ".d2l-cache"
 
 
-def read_chapters(env: BuildEnvironment, config: BookConfig) -> list[Chapter]:
-    """Every text notebook of the book, in table-of-contents order."""
+class ChapterMemo:
+    """Chapters parsed by earlier builds, with their saved blocks, reused while text and settings match.
+
+    Planning reads every chapter on every build (the package and the cache keys depend on all of
+    them); parsing is most of a no-op build's own cost, so unchanged chapters are not parsed again.
+    """
+
+    def __init__(self, path: Path, settings: str):
+        self.path = path
+        self.settings = settings
+        self.entries: dict[str, tuple[str, Chapter, list]] = {}
+        self.changed = False
+        try:
+            with open(path, "rb") as stream:
+                stored = pickle.load(stream)
+            if stored.get("settings") == settings:
+                self.entries = stored["entries"]
+        except Exception:  # missing, from another version, damaged: parse again
+            pass
+
+    def get(self, docname: str, text: str) -> tuple[Chapter, list] | None:
+        entry = self.entries.get(docname)
+        if entry and entry[0] == hashlib.sha256(text.encode()).hexdigest():
+            return entry[1], entry[2]
+        return None
+
+    def put(self, docname: str, text: str, chapter: Chapter, blocks: list) -> None:
+        self.entries[docname] = (hashlib.sha256(text.encode()).hexdigest(), chapter, blocks)
+        self.changed = True
+
+    def save(self, docnames: set[str]) -> None:
+        if not self.changed and set(self.entries) <= docnames:
+            return
+        self.entries = {name: entry for name, entry in self.entries.items() if name in docnames}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        with open(temporary, "wb") as stream:
+            pickle.dump({"settings": self.settings, "entries": self.entries}, stream)
+        temporary.replace(self.path)
+
+
+def read_chapters(app: Sphinx, env: BuildEnvironment, config: BookConfig) -> tuple[list[Chapter], list]:
+    """Every text notebook of the book in table-of-contents order, and all their saved blocks."""
     texts: dict[str, str | None] = {}
 
     def text_of(docname: str) -> str | None:
@@ -111,21 +154,42 @@ def read_chapters(env: BuildEnvironment, config: BookConfig) -> list[Chapter]:
             texts[docname] = path.read_text(encoding="utf8") if path.suffix == ".md" else None
         return texts[docname]
 
-    chapters = []
+    settings = repr(
+        (
+            MEMO_FORMAT,
+            sorted(config.frameworks),
+            sorted(config.extra_tags),
+            env.myst_config,
+            Path.cwd(),
+            str(env.srcdir),
+        )
+    )
+    memo = ChapterMemo(state_dir(app) / "chapters.pickle", settings)
+    chapters, blocks = [], []
     for docname in toc_order(env.config.root_doc, set(env.found_docs), text_of, env.myst_config):
         text = text_of(docname)
-        if text is not None:
+        if text is None:
+            continue
+        known = memo.get(docname, text)
+        if known is None:
             chapter = read_chapter(Path(env.doc2path(docname)), docname, config, env.myst_config, text)
-            if chapter is not None:
-                chapters.append(chapter)
-    return chapters
+            known = (chapter, saved.chapter_blocks(chapter) if chapter else [])
+            memo.put(docname, text, *known)
+        if known[0] is not None:
+            chapters.append(known[0])
+            blocks.extend(known[1])
+    memo.save(set(texts))
+    return chapters, blocks
+
+
+#: Bump when what a memoised chapter holds changes.
+MEMO_FORMAT = 1
 
 
 def plan_build(app: Sphinx, env: BuildEnvironment) -> Plan:
     """Read the chapters, write the saved package, and key every run; nothing executes here."""
     config = load_config(app.config)
-    chapters = read_chapters(env, config)
-    blocks = saved.collect(chapters)
+    chapters, blocks = read_chapters(app, env, config)
     saved.write_package(package_root(app), config, blocks, app.config.project, app.config.release)
     package_code = {
         framework.name: saved.module_source(framework.name, framework.label, blocks, "", provenance=False)

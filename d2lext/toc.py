@@ -20,6 +20,8 @@ _TITLED = re.compile(r"^(?P<title>.*?)\s*<(?P<ref>[^<>]+)>$")
 
 def toctree_entries(text: str, md_config: MdParserConfig | None = None) -> list[tuple[str, bool]]:
     """``(entry, glob)`` pairs of every ``{toctree}`` in a MyST document, in order."""
+    if "{toctree}" not in text:
+        return []
     parser = create_md_parser(md_config or MdParserConfig(), RendererHTML)
     entries = []
     for token in parser.parse(text):
