@@ -1,5 +1,11 @@
 """Configuration of the book: 动手学深度学习 (section 11.1 and the preliminaries it needs)."""
 
+import dataclasses
+
+import sphinxcontrib.bibtex.plugin
+from sphinxcontrib.bibtex.style.referencing import BracketStyle
+from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
+
 project = "动手学深度学习"
 author = "The book's authors"
 copyright = "2026, the book's authors"
@@ -14,7 +20,19 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 
 bibtex_bibfiles = ["source/references.bib"]
-bibtex_reference_style = "author_year"
+
+
+@dataclasses.dataclass
+class RoundAuthorYear(AuthorYearReferenceStyle):
+    """Citations as the published book prints them: (Wigner, 1958)."""
+
+    bracket_parenthetical: BracketStyle = dataclasses.field(default_factory=lambda: BracketStyle(left="(", right=")"))
+
+
+sphinxcontrib.bibtex.plugin.register_plugin(
+    "sphinxcontrib.bibtex.style.referencing", "author_year_round", RoundAuthorYear
+)
+bibtex_reference_style = "author_year_round"
 
 # Frameworks, in the order their tabs appear. `requires`: modules the kernel must import.
 d2l_frameworks = {

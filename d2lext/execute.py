@@ -132,7 +132,12 @@ def _d2l_prepare(folder, roots):
         if "matplotlib_inline.backend_inline" in sys.modules:
             sys.modules["matplotlib_inline.backend_inline"].set_matplotlib_formats("svg")
     os.chdir(folder)
-    get_ipython().reset(new_session=True)
+    import gc
+    collect, gc.collect = gc.collect, lambda *args: 0  # reset() ends with a full collection: ~20 ms+
+    try:
+        get_ipython().reset(new_session=True)
+    finally:
+        gc.collect = collect
 _d2l_prepare({folder!r}, {roots!r})
 """
 

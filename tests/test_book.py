@@ -1,0 +1,133 @@
+"""The book itself: section 11.1 as the seed has it, built for NumPy and PyTorch, and for PyTorch alone."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Build
+
+REPO = Path(__file__).resolve().parent.parent
+SEED = REPO.parent / "shared" / "seeds" / "optimization-intro.zh.txt"
+PAGE = "chapter_optimization/optimization-intro"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def book_build(root: Path, *options: str) -> Build:
+    shutil.copytree(REPO / "source", root / "source")
+    shutil.copy(REPO / "conf.py", root / "conf.py")
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("sphinx-build")),
+            "-M",
+            "html",
+            "source",
+            "_build",
+            "-c",
+            ".",
+            "--no-color",
+            *options,
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return Build(root, result.returncode, result.stdout + result.stderr)
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory) -> Build:
+    return book_build(tmp_path_factory.mktemp("book"))
+
+
+def prose_fragments() -> list[str]:
+    """Every piece of Chinese prose in the seed, cut at inline math (rendered separately)."""
+    fragments = []
+    for line in SEED.read_text(encoding="utf8").splitlines():
+        if not CJK.search(line) or line.startswith("11.1. 优化和深度学习"):
+            continue
+        line = line.replace("¶", "")
+        for piece in re.split(r"\\\(.*?\\\)", line):
+            piece = re.sub(r"^11\.1\.[\d.]*\s*", "", piece.strip())  # section numbers differ here
+            if CJK.search(piece):
+                fragments.append(piece.strip())
+    return fragments
+
+
+def normalise(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="the seed chapter is not beside this checkout")
+def test_every_piece_of_the_seeds_prose_is_on_the_page(book):
+    text = normalise(book.page(PAGE).get_text())
+    fragments = prose_fragments()
+    assert len(fragments) > 60
+    missing = [fragment for fragment in fragments if normalise(fragment) not in text]
+    assert missing == []
+
+
+def test_headings_math_and_citation(book):
+    page = book.page(PAGE)
+    headings = [
+        h.get_text(" ", strip=True).rstrip("#").strip() for h in page.select("div.body h1, div.body h2, div.body h3")
+    ]
+    titles = ["优化和深度学习", "优化的目标", "深度学习中的优化挑战", "局部最小值", "鞍点", "梯度消失", "小结", "练习"]
+    assert [re.sub(r"^[\d.]+\s*", "", h).rstrip("¶").strip() for h in headings] == titles
+    assert headings[0].startswith("2.1") and headings[3].startswith("2.1.2.1")  # numbered sections
+    math = " ".join(m.get_text() for m in page.select(".math"))
+    for formula in (r"f(x) = x^3", r"f(x, y) = x^2 - y^2", r"\tanh", r"-1.0 \leq x \leq 2.0", r"P(\lambda > 0) = 0.5"):
+        assert formula in math
+    citation = page.find("a", href=re.compile(r"references.html#"))
+    assert citation is not None and citation.get_text() == "Wigner, 1958"
+
+
+def test_every_listing_is_a_pytorch_numpy_tab_group_with_five_figures_each(book):
+    page = book.page(PAGE)
+    groups = page.select("div.sd-tab-set.d2l-tabs")
+    assert len(groups) == 7
+    figures = {"torch": 0, "numpy": 0}
+    for group in groups:
+        labels = group.find_all("label", recursive=False)
+        assert [(label["data-sync-id"], label.get_text(strip=True)) for label in labels] == [
+            ("torch", "PyTorch"),
+            ("numpy", "NumPy"),
+        ]
+        for label in labels:
+            figures[label["data-sync-id"]] += len(label.find_next_sibling("div").select("img[src$='.svg']"))
+    assert figures == {"torch": 5, "numpy": 5}
+    assert not page.select(".output.stderr")  # no warnings in the page (remove-stderr on the torch meshgrid)
+    assert "mxnet" not in page.get_text() and "tensorflow" not in page.get_text()
+
+
+def test_written_package_has_plot_and_annotate_for_both_frameworks(book):
+    code = (
+        "import matplotlib; matplotlib.use('Agg')\n"
+        "from d2l import torch, numpy\n"
+        "for m in (torch, numpy):\n"
+        "    m.plot([0, 1, 2], [[0, 1, 0]], 'x', 'y'); m.annotate('here', (1, 1), (0.5, 0.5))\n"
+        "    print(m.__name__, len(m.plt.gca().lines), len(m.plt.gca().texts))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=book.root,
+        env={"PYTHONPATH": str(book.root / "_build" / "d2l"), "PATH": ""},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["d2l.torch 1 1", "d2l.numpy 1 1"]  # plot() clears the axes first
+
+
+def test_pytorch_alone_gives_plain_listings(tmp_path):
+    torch_only = book_build(tmp_path, "-D", "d2l_selected=torch")
+    page = torch_only.page(PAGE)
+    assert not page.select(".sd-tab-set")
+    assert len(page.select(".cell_output img[src$='.svg']")) == 5
+    assert "torch.arange" in page.get_text() and "np.arange(0.5" not in page.get_text()
