@@ -319,6 +319,8 @@ class Engine:
         self._thread = threading.Thread(target=self.loop.run_forever, name="d2l-kernels", daemon=True)
         self._thread.start()
         self._warming: concurrent.futures.Future | None = None
+        self.warm_up_wait = 0.0
+        """Seconds ``execute`` waited for kernels started by ``warm`` to be ready."""
 
     def warm(self, frameworks: list[Framework], folder: Path) -> None:
         """Start a kernel per framework (at most one per worker) without waiting for it."""
@@ -357,7 +359,10 @@ class Engine:
         if not runs:
             return []
         if self._warming is not None:
+            waiting = time.perf_counter()
             self._wait(self._warming)
+            self.warm_up_wait = time.perf_counter() - waiting
+            self._warming = None
         return self._wait(asyncio.run_coroutine_threadsafe(self._execute(runs, timeout, report), self.loop))
 
     async def _execute(self, runs, timeout, report) -> list[Result]:

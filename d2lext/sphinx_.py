@@ -229,7 +229,7 @@ class Progress:
         seconds = 0.0 if result.cached else result.seconds
         logger.info(f"[{len(self.done)}/{self.total}] {result.run.name} {seconds:.1f} s ({status})")
 
-    def summary(self, path: Path, keys: dict[tuple[str, str], str]) -> dict:
+    def summary(self, path: Path, keys: dict[tuple[str, str], str], warm_up_wait: float = 0.0) -> dict:
         executed = [r for r in self.done if not r.cached]
         report = {
             "runs": len(self.done),
@@ -238,6 +238,7 @@ class Progress:
             "failed": sum(1 for r in self.done if r.failure),
             "execution_seconds": round(sum(r.seconds for r in executed), 3),
             "wall_seconds": round(time.perf_counter() - self.started, 3),
+            "warm_up_wait_seconds": round(warm_up_wait, 3),
             "details": [
                 {
                     "document": r.run.chapter.docname,
@@ -306,7 +307,8 @@ def on_env_before_read_docs(app: Sphinx, env: BuildEnvironment, docnames: list[s
         ),
         report=finished,
     )
-    progress.summary(build_root(app) / "d2l-report.json", plan.keys)
+    waited = ENGINE[0].warm_up_wait if ENGINE else 0.0
+    progress.summary(build_root(app) / "d2l-report.json", plan.keys, waited)
 
     failures = [result.failure for result in results if result.failure]
     if failures and not config.keep_going:
