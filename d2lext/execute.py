@@ -1,7 +1,8 @@
-"""Execution: each chapter once per selected framework, each run in its own Jupyter kernel.
+"""Execution: each chapter once per selected framework, in Jupyter kernels driven by nbclient.
 
-Runs are independent (one kernel each) and are scheduled together on a pool of ``jobs`` kernels, so
-the frameworks of a chapter, and the chapters of a book, execute at the same time.
+All due (chapter, framework) runs of a build are scheduled together on ``jobs`` workers, so the
+frameworks of a chapter, and the chapters of a book, execute at the same time. Each worker has one
+kernel, reused for its next run of the same framework after a reset (``PROLOGUE``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import concurrent.futures
 import dataclasses as dc
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -428,10 +431,6 @@ _FIND_MODULES = (
 
 def missing_requirement(framework: Framework) -> str | None:
     """Why ``framework`` cannot run here (kernel or module missing), or ``None`` when it can."""
-    import subprocess
-
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
     try:
         spec = KernelSpecManager().get_kernel_spec(framework.kernel)
     except NoSuchKernel:

@@ -15,6 +15,7 @@ import copy
 import dataclasses as dc
 import hashlib
 import json
+import os
 import pickle
 import time
 from pathlib import Path
@@ -298,15 +299,15 @@ def on_env_before_read_docs(app: Sphinx, env: BuildEnvironment, docnames: list[s
 
     if missing:
         logger.info(f"executing {len(missing)} runs on {min(config.jobs, len(missing))} kernels at once")
-    results += engine(app, config).execute(
-        missing,
-        timeout=lambda run: (
-            (run.chapter.timeout, "d2l.timeout in the document's front matter")
-            if run.chapter.timeout
-            else (config.timeout, "d2l_timeout in conf.py")
-        ),
-        report=finished,
-    )
+        results += engine(app, config).execute(
+            missing,
+            timeout=lambda run: (
+                (run.chapter.timeout, "d2l.timeout in the document's front matter")
+                if run.chapter.timeout
+                else (config.timeout, "d2l_timeout in conf.py")
+            ),
+            report=finished,
+        )
     waited = ENGINE[0].warm_up_wait if ENGINE else 0.0
     progress.summary(build_root(app) / "d2l-report.json", plan.keys, waited)
 
@@ -329,7 +330,7 @@ def engine(app: Sphinx, config: BookConfig) -> Engine:
     """This build's kernels (created on first use, closed when the build ends)."""
     if not ENGINE:
         env = kernel_env(package_root(app), state_dir(app))
-        roots = (str(package_root(app)), str(Path(app.srcdir)))
+        roots = tuple(os.path.join(str(path), "") for path in (package_root(app), app.srcdir))  # "dir/"
         ENGINE.append(Engine(config.jobs, env, state_dir(app) / "logs", roots))
         atexit.register(close_engine)
     return ENGINE[0]
