@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -305,6 +305,30 @@ def _tail(log: Path, lines: int = 15) -> str:
     return "\n".join(kept[-lines:])
 
 
+class Costs:
+    """What this build has measured: seconds to make a kernel ready for a framework, seconds a run takes."""
+
+    #: Before anything is measured: a kernel start with a framework import, a chapter's run.
+    DEFAULT_START, DEFAULT_RUN = 2.0, 0.5
+
+    def __init__(self):
+        self.starts: defaultdict[str, list[float]] = defaultdict(list)
+        self.runs: defaultdict[str, list[float]] = defaultdict(list)
+
+    def record(self, result: Result) -> None:
+        if result.failure is None:
+            # A first run on a new kernel includes the kernel's start and the framework's import.
+            (self.runs if result.kernel != "new" else self.starts)[result.run.framework.name].append(result.seconds)
+
+    def start(self, framework: str) -> float:
+        seen = self.starts[framework]
+        return sum(seen) / len(seen) if seen else self.DEFAULT_START
+
+    def run(self, framework: str) -> float:
+        seen = self.runs[framework]
+        return sum(seen) / len(seen) if seen else self.DEFAULT_RUN
+
+
 class Engine:
     """The kernels of one build, driven from an event loop in a thread of their own.
 
@@ -324,15 +348,21 @@ class Engine:
         self._warming: concurrent.futures.Future | None = None
         self.warm_up_wait = 0.0
         """Seconds ``execute`` waited for kernels started by ``warm`` to be ready."""
+        self.costs = Costs()
 
     def warm(self, frameworks: list[Framework], folder: Path) -> None:
         """Start a kernel per framework (at most one per worker) without waiting for it."""
 
-        async def start() -> None:
-            pairs = zip(self.workers, frameworks, strict=False)
-            await asyncio.gather(*(worker.warm(fw, folder) for worker, fw in pairs), return_exceptions=True)
+        async def start(worker: Worker, framework: Framework) -> None:
+            started = time.perf_counter()
+            await worker.warm(framework, folder)
+            self.costs.starts[framework.name].append(time.perf_counter() - started)
 
-        self._warming = asyncio.run_coroutine_threadsafe(start(), self.loop)
+        async def start_all() -> None:
+            pairs = zip(self.workers, frameworks, strict=False)
+            await asyncio.gather(*(start(worker, fw) for worker, fw in pairs), return_exceptions=True)
+
+        self._warming = asyncio.run_coroutine_threadsafe(start_all(), self.loop)
 
     def _wait(self, future: concurrent.futures.Future):
         try:
@@ -374,13 +404,14 @@ class Engine:
             await idle.shutdown()
         pending = list(runs)
         results: dict[int, Result] = {}
+        costs = self.costs
 
         def take(worker: Worker) -> Run | None:
             """The next run for a worker, or ``None`` when it should stop.
 
             Its own kernel's framework first; then a framework no kernel holds; then another
-            worker's framework, but only if that one has more runs waiting than kernels holding it
-            (else the holder runs it sooner than a new kernel could import the framework).
+            worker's framework, when starting a kernel for it pays: the runs waiting take longer
+            (count x mean time) than the kernels holding it would lose to one more start-up.
             """
             for run in pending:
                 if run.framework.name == worker.framework:
@@ -390,7 +421,7 @@ class Engine:
             waiting = Counter(run.framework.name for run in pending)
             for run in pending:
                 name = run.framework.name
-                if holders[name] == 0 or waiting[name] > holders[name]:
+                if holders[name] == 0 or waiting[name] * costs.run(name) > holders[name] * costs.start(name):
                     pending.remove(run)
                     return run
             return None
@@ -400,6 +431,7 @@ class Engine:
                 while (run := take(worker)) is not None:
                     worker.framework = worker.framework or run.framework.name  # claim it before starting
                     result = await worker.run(run, timeout(run))
+                    costs.record(result)
                     results[id(run)] = result
                     report(result)
             finally:
