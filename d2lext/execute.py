@@ -329,6 +329,25 @@ class Costs:
         return sum(seen) / len(seen) if seen else self.DEFAULT_RUN
 
 
+def next_run(pending: list[Run], mine: str | None, others: list[str | None], costs: Costs) -> Run | None:
+    """The run a worker whose kernel holds ``mine`` should take next, or ``None`` to stop.
+
+    Its own framework first; then a framework no other kernel holds; then one another kernel
+    holds, when starting a kernel for it pays: the runs waiting take longer (count x mean time)
+    than the holders would lose to one more start-up (holders x start time).
+    """
+    for run in pending:
+        if run.framework.name == mine:
+            return run
+    holders = Counter(framework for framework in others if framework)
+    waiting = Counter(run.framework.name for run in pending)
+    for run in pending:
+        name = run.framework.name
+        if holders[name] == 0 or waiting[name] * costs.run(name) > holders[name] * costs.start(name):
+            return run
+    return None
+
+
 class Engine:
     """The kernels of one build, driven from an event loop in a thread of their own.
 
@@ -407,24 +426,11 @@ class Engine:
         costs = self.costs
 
         def take(worker: Worker) -> Run | None:
-            """The next run for a worker, or ``None`` when it should stop.
-
-            Its own kernel's framework first; then a framework no kernel holds; then another
-            worker's framework, when starting a kernel for it pays: the runs waiting take longer
-            (count x mean time) than the kernels holding it would lose to one more start-up.
-            """
-            for run in pending:
-                if run.framework.name == worker.framework:
-                    pending.remove(run)
-                    return run
-            holders = Counter(w.framework for w in workers if w is not worker and w.framework)
-            waiting = Counter(run.framework.name for run in pending)
-            for run in pending:
-                name = run.framework.name
-                if holders[name] == 0 or waiting[name] * costs.run(name) > holders[name] * costs.start(name):
-                    pending.remove(run)
-                    return run
-            return None
+            others = [w.framework for w in workers if w is not worker]
+            run = next_run(pending, worker.framework, others, costs)
+            if run is not None:
+                pending.remove(run)
+            return run
 
         async def work(worker: Worker) -> None:
             try:
