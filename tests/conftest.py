@@ -46,7 +46,10 @@ def build(root: Path, *options: str, timeout: int = 300) -> Build:
 
 
 def copy_book(name: str, target: Path) -> Path:
+    """A fixture book in a fresh folder; books without a conf.py use the basic book's."""
     shutil.copytree(BOOKS / name, target, dirs_exist_ok=True)
+    if not (target / "conf.py").exists():
+        shutil.copy(BOOKS / "basic" / "conf.py", target / "conf.py")
     return target
 
 
