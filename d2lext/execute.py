@@ -195,18 +195,19 @@ class Worker:
         )
 
     async def shutdown(self) -> None:
-        if self.kc is not None:
-            self.kc.stop_channels()
-            self.kc = None
-        if self.km is not None:
+        """Stop this worker's kernel; safe to call twice at once (the second finds nothing to stop)."""
+        kc, km, log_file = self.kc, self.km, self._log_file
+        self.kc, self.km, self._log_file, self.framework = None, None, None, None
+        self.kernel_state = "new"
+        if kc is not None:
+            kc.stop_channels()
+        if km is not None:
             try:
-                await self.km.shutdown_kernel(now=True)
+                await km.shutdown_kernel(now=True)
             except Exception:  # already gone
                 pass
-        if self._log_file is not None:
-            self._log_file.close()
-        self.km, self.framework, self._log_file = None, None, None
-        self.kernel_state = "new"
+        if log_file is not None:
+            log_file.close()
 
     async def run(self, run: Run, timeout: tuple[int, str]) -> Result:
         """Execute one chapter in one framework; ``timeout`` is (seconds, where that limit is set)."""
@@ -391,33 +392,44 @@ class Engine:
                 except concurrent.futures.TimeoutError:
                     continue
         except KeyboardInterrupt:
-            self.loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(self.loop)])
-            self.close()
+            self.interrupt()
             raise
 
-    def execute(
+    def interrupt(self) -> None:
+        """Cancel every run (their kernels shut down as they unwind), then close."""
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(self.loop)])
+        self.close()
+
+    def start(
         self,
         runs: list[Run],
         *,
         timeout: Callable[[Run], tuple[int, str]],
         report: Callable[[Result], None] = lambda result: None,
-    ) -> list[Result]:
-        """Execute all runs on the workers; results in the order of ``runs``.
+    ) -> concurrent.futures.Future:
+        """Start executing all runs on the workers; the future gives results in the order of ``runs``.
 
         A worker reuses its kernel for the next run of the same framework (imports are paid once
         per worker, as in a plain script), resetting it first (see ``PROLOGUE``). ``report`` is
         called as each run finishes, from the engine's thread.
         """
-        if not runs:
-            return []
-        if self._warming is not None:
-            waiting = time.perf_counter()
-            self._wait(self._warming)
-            self.warm_up_wait = time.perf_counter() - waiting
-            self._warming = None
-        return self._wait(asyncio.run_coroutine_threadsafe(self._execute(runs, timeout, report), self.loop))
+        return asyncio.run_coroutine_threadsafe(self._execute(runs, timeout, report), self.loop)
+
+    def wait(self, future: concurrent.futures.Future):
+        """The future's result; Ctrl-C meanwhile cancels the runs and shuts the kernels down."""
+        return self._wait(future)
+
+    def execute(self, runs: list[Run], **options) -> list[Result]:
+        """``start`` and wait for the results."""
+        return self.wait(self.start(runs, **options)) if runs else []
 
     async def _execute(self, runs, timeout, report) -> list[Result]:
+        if self._warming is not None:
+            waiting = time.perf_counter()
+            await asyncio.wrap_future(self._warming)
+            self.warm_up_wait = time.perf_counter() - waiting
+            self._warming = None
         workers = self.workers[: min(self.jobs, len(runs))]
         for idle in self.workers[len(workers) :]:
             await idle.shutdown()

@@ -150,9 +150,11 @@ def test_interrupted_build_then_normal_build_gives_a_correct_site(tmp_path):
         if line.startswith("executing"):
             time.sleep(2)  # kernels are up and in the cell
             process.send_signal(signal.SIGINT)
+            interrupted = time.monotonic()
             break
     output = "".join(lines) + process.communicate(timeout=60)[0]
     assert process.returncode != 0 and "Interrupted" in output
+    assert time.monotonic() - interrupted < 15, "Ctrl-C took too long to stop the build"
     leftover = subprocess.run(["pgrep", "-f", str(root / "_build")], capture_output=True, text=True)
     assert leftover.stdout == "", "kernels left running"
 
