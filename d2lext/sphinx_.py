@@ -11,14 +11,12 @@ transform             regroup cells into framework tabs
 from __future__ import annotations
 
 import atexit
-import concurrent.futures
 import copy
 import dataclasses as dc
 import hashlib
 import json
 import os
 import pickle
-import threading
 import time
 from pathlib import Path
 
@@ -61,7 +59,7 @@ class Plan:
 #: are inherited by Sphinx's parallel reading processes).
 PLAN: list[Plan] = []
 ENGINE: list[Engine] = []
-BATCH: list[Batch] = []
+PREPARED: dict[str, nbformat.NotebookNode] = {}
 _reading: list[nbformat.NotebookNode] = []
 
 
@@ -76,7 +74,7 @@ class BookParser(MystNbParser):
     def parse(self, inputstring: str, document) -> None:
         env: BuildEnvironment = document.settings.env
         path = str(env.doc2path(env.docname))
-        prepared = BATCH[0].merged(env.docname) if BATCH else None
+        prepared = PREPARED.get(path)
         if prepared is None:
             return super().parse(inputstring, document)
         original = env.mystnb_config
@@ -265,77 +263,6 @@ class Progress:
         return report
 
 
-class Batch:
-    """The runs of the chapters this build reads: cached, or executing while Sphinx reads.
-
-    A chapter is merged when its own runs are done, so Sphinx can read the chapters whose runs
-    finished (or were cached) while the others still execute.
-    """
-
-    def __init__(self, plan: Plan, runs: list[Run], progress: Progress, report: Path):
-        self.plan = plan
-        self.progress = progress
-        self.report = report
-        self.finished = False
-        self.results: dict[str, dict[str, Result]] = {}
-        self.waiting: dict[str, set[str]] = {}
-        for run in runs:
-            self.results.setdefault(run.chapter.docname, {})
-            self.waiting.setdefault(run.chapter.docname, set()).add(run.framework.name)
-        self.changed = threading.Condition()
-        self.future: concurrent.futures.Future | None = None
-        self.engine: Engine | None = None
-
-    def add(self, result: Result) -> None:
-        """Record a finished (or cached) run; may be called from the engine's thread."""
-        with self.changed:
-            self.results[result.run.chapter.docname][result.run.framework.name] = result
-            self.waiting[result.run.chapter.docname].discard(result.run.framework.name)
-            self.changed.notify_all()
-
-    def failures(self) -> list:
-        return [r.failure for runs in self.results.values() for r in runs.values() if r.failure]
-
-    @stop_on_book_errors
-    def merged(self, docname: str) -> nbformat.NotebookNode | None:
-        """The chapter's merged notebook once its runs are done; ``None`` if it has no runs."""
-        if docname not in self.waiting:
-            return None
-        with self.changed:
-            while self.waiting[docname]:
-                self._wait_a_little()
-        config = self.plan.config
-        if not config.keep_going and any(r.failure for r in self.results[docname].values()):
-            self.finish()  # every other run completes (and is cached) first
-        return merge(self.plan.chapters[docname], config, self.results[docname])
-
-    def _wait_a_little(self) -> None:
-        try:
-            self.changed.wait(0.1)
-        except KeyboardInterrupt:
-            if self.engine is not None:
-                self.engine.interrupt()
-            raise
-        if self.future is not None and self.future.done() and self.future.exception() is not None:
-            raise self.future.exception()
-
-    def finish(self) -> None:
-        """Wait for every run, write the report, and stop the build on failures (unless KEEP_GOING)."""
-        if self.finished:
-            return
-        self.finished = True
-        if self.future is not None:
-            self.engine.wait(self.future)
-            self.future = None
-        waited = self.engine.warm_up_wait if self.engine else 0.0
-        self.progress.summary(self.report, self.plan.keys, waited)
-        failures = self.failures()
-        if failures and not self.plan.config.keep_going:
-            raise ExecutionFailed("\n".join(failure.message() for failure in failures))
-        for failure in failures:
-            logger.warning(f"execution failed (shown in the page, KEEP_GOING): {failure.message()}")
-
-
 @stop_on_book_errors
 def on_env_before_read_docs(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
     plan = PLAN[0] if PLAN else plan_build(app, env)
@@ -365,21 +292,14 @@ def on_env_before_read_docs(app: Sphinx, env: BuildEnvironment, docnames: list[s
         if problem:
             raise BookError(problem)
 
-    batch = Batch(plan, due, progress, build_root(app) / "d2l-report.json")
-    for result in results:
-        batch.add(result)
-    BATCH[:] = [batch]
-
     def finished(result: Result) -> None:
         if not result.failure:  # stored at once: an interrupted build keeps what finished
             cache.store(result, plan.keys[result.run.chapter.docname, result.run.framework.name])
         progress(result)
-        batch.add(result)
 
     if missing:
         logger.info(f"executing {len(missing)} runs on {min(config.jobs, len(missing))} kernels at once")
-        batch.engine = engine(app, config)
-        batch.future = batch.engine.start(
+        results += engine(app, config).execute(
             missing,
             timeout=lambda run: (
                 (run.chapter.timeout, "d2l.timeout in the document's front matter")
@@ -388,18 +308,22 @@ def on_env_before_read_docs(app: Sphinx, env: BuildEnvironment, docnames: list[s
             ),
             report=finished,
         )
-    # Read what is ready first, then the chapters in the order their runs are scheduled.
-    executing = list(dict.fromkeys(run.chapter.docname for run in missing))
-    docnames[:] = [d for d in docnames if d not in executing] + [d for d in executing if d in reading]
-    if app.parallel > 1:  # forked readers cannot wait on the kernels' thread: finish first
-        batch.finish()
+    waited = ENGINE[0].warm_up_wait if ENGINE else 0.0
+    progress.summary(build_root(app) / "d2l-report.json", plan.keys, waited)
 
+    failures = [result.failure for result in results if result.failure]
+    if failures and not config.keep_going:
+        raise ExecutionFailed("\n".join(failure.message() for failure in failures))
+    for failure in failures:
+        logger.warning(f"execution failed (shown in the page, KEEP_GOING): {failure.message()}")
 
-def on_env_updated(app: Sphinx, env: BuildEnvironment) -> None:
-    """After reading: every run is done; write the report (and stop on failures)."""
-    if BATCH:
-        stop_on_book_errors(BATCH[0].finish)()
-        BATCH.clear()
+    by_chapter: dict[str, dict[str, Result]] = {}
+    for result in results:
+        by_chapter.setdefault(result.run.chapter.docname, {})[result.run.framework.name] = result
+    PREPARED.clear()
+    for docname, runs in by_chapter.items():
+        chapter = plan.chapters[docname]
+        PREPARED[str(chapter.path)] = merge(chapter, config, runs)
 
 
 def engine(app: Sphinx, config: BookConfig) -> Engine:
@@ -454,5 +378,4 @@ def setup(app: Sphinx) -> dict:
     app.connect("build-finished", close_engine)
     app.connect("env-get-outdated", on_env_get_outdated)
     app.connect("env-before-read-docs", on_env_before_read_docs)
-    app.connect("env-updated", on_env_updated)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
