@@ -345,7 +345,7 @@ def close_engine(*args) -> None:
 def warm_up(app: Sphinx) -> None:
     """On a cold build (no execution cache yet), start kernels and import their frameworks while
     Sphinx is still loading; execution then finds them ready. Warm builds start no kernel here."""
-    if state_dir(app).exists():
+    if state_dir(app).exists() or not _has_code(Path(app.srcdir)):
         return
     try:
         config = load_config(app.config)
@@ -353,6 +353,14 @@ def warm_up(app: Sphinx) -> None:
         return  # reported when the build plans its runs
     package_root(app).mkdir(parents=True, exist_ok=True)  # on the kernels' path from their start
     engine(app, config).warm(config.selected_frameworks, Path(app.srcdir))
+
+
+def _has_code(srcdir: Path) -> bool:
+    """Whether any Markdown source has a code cell (a book of prose needs no kernel)."""
+    for path in srcdir.rglob("*.md"):
+        if "_build" not in path.parts and "{code-cell}" in path.read_text(encoding="utf8", errors="replace"):
+            return True
+    return False
 
 
 def copy_static(app: Sphinx, exception: Exception | None) -> None:

@@ -32,7 +32,7 @@ def test_unknown_framework_tag_names_the_cell_and_the_known_frameworks(tmp_path)
     (line,) = error_lines(result.output)
     assert "chapter.md:10: unknown framework 'pytroch'" in line
     assert "known frameworks: numpy, torch" in line
-    assert "executing" not in result.output  # stopped before any kernel started
+    assert "executing" not in result.output  # stopped before any cell executed
 
 
 def test_failing_cell_names_document_line_framework_and_exception(tmp_path):
