@@ -8,10 +8,12 @@ line between top-level statements. A saved block made only of imports goes to th
 from __future__ import annotations
 
 import ast
+import builtins
 import dataclasses as dc
 import io
 import json
 import re
+import symtable
 import tokenize
 from pathlib import Path
 
@@ -236,3 +238,87 @@ requires-python = ">=3.9"
 [tool.setuptools]
 packages = ["{name}"]
 """
+
+
+def _defined_names(block: SavedBlock) -> list[str]:
+    """Top-level names a saved block defines (functions, classes, assignments, imports)."""
+    names = []
+    for node in ast.parse(block.code).body:
+        if isinstance(node, _DEFINITIONS):
+            names.append(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.extend((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.extend(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return names
+
+
+def _unresolved(block: SavedBlock, provided: set[str]) -> list[tuple[str, str]]:
+    """(function, name) pairs: globals a block's functions use that nothing provides."""
+    missing = []
+
+    def walk(table) -> None:
+        for child in table.get_children():
+            if child.get_type() == "function":
+                for name in child.get_globals():
+                    if name not in provided and not hasattr(builtins, name):
+                        missing.append((child.get_name(), name))
+            walk(child)
+
+    walk(symtable.symtable(block.code, block.where, "exec"))
+    # Saved code reaches the package through its self-reference too: d2l.plt, d2l.plot.
+    for node in ast.walk(ast.parse(block.code)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for inner in ast.walk(node):
+                if (
+                    isinstance(inner, ast.Attribute)
+                    and isinstance(inner.value, ast.Name)
+                    and inner.value.id == "d2l"
+                    and inner.attr not in provided
+                ):
+                    missing.append((node.name, f"d2l.{inner.attr}"))
+    return missing
+
+
+def package_report(config: BookConfig, blocks: list[SavedBlock]) -> list[str]:
+    """Problems a reader of the package would hit, one line each with its place and framework.
+
+    - a name saved again (the later one wins, as when the book is run in order);
+    - a name used by saved code that no saved import or definition provides (NameError when called);
+    - a public name saved for some configured frameworks but not others (AttributeError when a
+      reader switches framework).
+    """
+    problems = []
+    saved_in: dict[str, set[str]] = {}
+    for framework in config.frameworks:
+        mine = [b for b in blocks if b.frameworks is None or framework in b.frameworks]
+        provided = {"d2l", "sys", "__name__", "__file__"}
+        first: dict[str, SavedBlock] = {}
+        for block in mine:
+            for name in _defined_names(block):
+                provided.add(name)
+                if block.imports_only:
+                    continue
+                if name in first and first[name] is not block:
+                    problems.append(
+                        f"{block.where}: `{name}` [{framework}] is saved again (first at {first[name].where}); "
+                        f"the later one is kept"
+                    )
+                first[name] = block
+                if not name.startswith("_"):
+                    saved_in.setdefault(name, set()).add(framework)
+        for block in mine:
+            for function, name in _unresolved(block, provided):
+                problems.append(
+                    f"{block.where}: `{function}` [{framework}] uses `{name}`, which no saved import or definition "
+                    f"provides (mark its import with #@save)"
+                )
+    for name, frameworks in saved_in.items():
+        absent = [fw for fw in config.frameworks if fw not in frameworks]
+        if absent:
+            place = next(b.where for b in blocks if name in _defined_names(b) and not b.imports_only)
+            problems.append(
+                f"{place}: `{name}` is saved for {', '.join(sorted(frameworks))} but not for {', '.join(absent)}"
+            )
+    return problems

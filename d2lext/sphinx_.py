@@ -191,6 +191,8 @@ def plan_build(app: Sphinx, env: BuildEnvironment) -> Plan:
     """Read the chapters, write the saved package, and key every run; nothing executes here."""
     config = load_config(app.config)
     chapters, blocks = read_chapters(app, env, config)
+    for problem in saved.package_report(config, blocks):
+        logger.warning(f"saved package: {problem}", type="d2l", subtype="package")
     saved.write_package(package_root(app), config, blocks, app.config.project, app.config.release)
     package_code = {
         framework.name: saved.module_source(framework.name, framework.label, blocks, "", provenance=False)

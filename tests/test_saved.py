@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from d2lext.config import BookConfig, Framework
 from d2lext.errors import BookError
-from d2lext.saved import SavedBlock, marker_lines, module_source, saved_ranges, strip_markers
+from d2lext.saved import SavedBlock, marker_lines, module_source, package_report, saved_ranges, strip_markers
 
 
 def where(line: int) -> str:
@@ -81,3 +82,39 @@ def test_module_has_header_imports_self_reference_and_blocks_in_order():
     namespace: dict = {}
     exec(compile(numpy_module, "numpy.py", "exec"), namespace)
     assert callable(namespace["plot"])
+
+
+REPORT_CONFIG = BookConfig(frameworks={n: Framework(n, n) for n in ("torch", "numpy")}, selected=("torch", "numpy"))
+
+
+def report_for(*blocks):
+    return package_report(REPORT_CONFIG, list(blocks))
+
+
+def test_report_is_empty_for_a_consistent_package():
+    blocks = [
+        block("import numpy as np\nfrom matplotlib import pyplot as plt", imports_only=True),
+        block("def plot(x):\n    return d2l.plt.plot(np.asarray(x))", origin="a.md:5"),
+    ]
+    assert report_for(*blocks) == []
+
+
+def test_report_names_a_redefinition_with_both_places():
+    first = block("def f():\n    return 1", frameworks=("torch",), origin="a.md:3")
+    second = block("def f():\n    return 2", frameworks=("torch",), origin="b.md:9")
+    numpy_f = block("def f():\n    return 0", frameworks=("numpy",), origin="a.md:7")
+    (problem,) = report_for(first, second, numpy_f)
+    assert problem == "b.md:9: `f` [torch] is saved again (first at a.md:3); the later one is kept"
+
+
+def test_report_names_what_saved_code_uses_but_nothing_provides():
+    problems = report_for(block("def show(x):\n    return np.cos(x), d2l.plt", origin="a.md:4"))
+    assert "a.md:4: `show` [torch] uses `np`, which no saved import or definition provides" in problems[0]
+    assert any("[torch] uses `d2l.plt`" in p for p in problems)
+    assert any("[numpy] uses `np`" in p for p in problems)
+
+
+def test_report_names_public_names_missing_for_a_framework():
+    only_torch = block("def ones(n):\n    return [1] * n", frameworks=("torch",), origin="a.md:8")
+    private = block("def _helper():\n    return 1", frameworks=("torch",), origin="a.md:12")
+    assert report_for(only_torch, private) == ["a.md:8: `ones` is saved for torch but not for numpy"]
