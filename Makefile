@@ -18,10 +18,14 @@ SPHINXOPTS ?=
 
 SPHINX_ARGS := -c . $(if $(FRAMEWORKS),-D d2l_selected="$(FRAMEWORKS)") $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(if $(KEEP_GOING),-D d2l_keep_going=$(KEEP_GOING)) $(SPHINXOPTS)
 
-.PHONY: html test lint clean setup bench
+.PHONY: html lib test lint clean setup bench
 
 html: $(READY)
 	$(BIN)/sphinx-build -M html source $(BUILDDIR) $(SPHINX_ARGS)
+
+# The saved package, for every configured framework, and its wheel in $(BUILDDIR)/dist.
+lib: $(READY)
+	$(BIN)/python -m d2lext.lib --conf . --source source --build $(BUILDDIR)
 
 test: $(READY)
 	$(BIN)/pytest

@@ -1,0 +1,102 @@
+"""`make lib`: the wheel installs in a fresh virtual environment and 11.1's figures come out right."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from d2lext.cells import read_chapter
+from d2lext.config import BookConfig, Framework
+
+REPO = Path(__file__).resolve().parent.parent
+CHAPTER = REPO / "source" / "chapter_optimization" / "optimization-intro.md"
+
+FIGURES = r"""
+import json, sys
+import matplotlib
+matplotlib.use("Agg")
+from matplotlib import pyplot as plt
+framework, cells = sys.argv[1], json.loads(sys.stdin.read())
+namespace, figures = {}, []
+for source in cells:
+    exec("\n".join(l for l in source.splitlines() if not l.lstrip().startswith("%")), namespace)
+    for number in plt.get_fignums():
+        axes = plt.figure(number).axes[0]
+        figures.append([len(axes.lines), len(axes.texts)])
+    plt.close("all")
+others = {"numpy", "torch"} - {framework}
+print(json.dumps({"figures": figures, "module": namespace["d2l"].__file__,
+                  "others imported": sorted(m for m in others if m in sys.modules and m != "numpy")}))
+"""
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A fresh venv with the book's wheel installed; NumPy, PyTorch and matplotlib lent by this one."""
+    root = tmp_path_factory.mktemp("lib")
+    shutil.copytree(REPO / "source", root / "source")
+    shutil.copy(REPO / "conf.py", root / "conf.py")
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "d2lext.lib",
+            "--conf",
+            str(root),
+            "--source",
+            str(root / "source"),
+            "--build",
+            str(root / "_build"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "warning" not in made.stderr
+    (wheel,) = (root / "_build" / "dist").glob("d2l-2.0.0-py3-none-any.whl")
+    assert made.stdout.strip().endswith(wheel.name)
+
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    Path(purelib, "lent.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr
+    return python
+
+
+@pytest.mark.parametrize("framework", ["numpy", "torch"])
+def test_chapter_figures_from_the_installed_package(installed, framework):
+    config = BookConfig(
+        {name: Framework(name, name) for name in ("torch", "numpy", "mxnet", "tensorflow", "paddle")}, (framework,)
+    )
+    cells = [cell.source for cell in read_chapter(CHAPTER, "c", config).cells_for(framework)]
+    done = subprocess.run(
+        [installed, "-c", FIGURES, framework],
+        input=json.dumps(cells),
+        capture_output=True,
+        text=True,
+        cwd=installed.parent.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert "/venv/" in result["module"]  # the installed wheel, not the build folder
+    assert result["others imported"] == []  # d2l.numpy does not import torch
+    # (lines, annotations): risk curves, local/global minimum, x^3 saddle, 3-D saddle, tanh plateau
+    assert result["figures"] == [[2, 2], [1, 2], [1, 1], [1, 0], [1, 1]]
