@@ -282,14 +282,16 @@ def _unresolved(block: SavedBlock, provided: set[str]) -> list[tuple[str, str]]:
 
 
 def package_report(config: BookConfig, blocks: list[SavedBlock]) -> list[str]:
-    """Problems a reader of the package would hit, one line each with its place and framework.
+    """Problems a reader of the package would hit, one line each with its place and frameworks.
 
     - a name saved again (the later one wins, as when the book is run in order);
     - a name used by saved code that no saved import or definition provides (NameError when called);
     - a public name saved for some configured frameworks but not others (AttributeError when a
       reader switches framework).
+
+    A problem of a block saved for several frameworks is one line naming them all.
     """
-    problems = []
+    found: dict[tuple[str, ...], list[str]] = {}  # (message template parts) -> frameworks
     saved_in: dict[str, set[str]] = {}
     for framework in config.frameworks:
         mine = [b for b in blocks if b.frameworks is None or framework in b.frameworks]
@@ -301,19 +303,27 @@ def package_report(config: BookConfig, blocks: list[SavedBlock]) -> list[str]:
                 if block.imports_only:
                     continue
                 if name in first and first[name] is not block:
-                    problems.append(
-                        f"{block.where}: `{name}` [{framework}] is saved again (first at {first[name].where}); "
-                        f"the later one is kept"
-                    )
+                    found.setdefault(("again", block.where, name, first[name].where), []).append(framework)
                 first[name] = block
                 if not name.startswith("_"):
                     saved_in.setdefault(name, set()).add(framework)
         for block in mine:
             for function, name in _unresolved(block, provided):
-                problems.append(
-                    f"{block.where}: `{function}` [{framework}] uses `{name}`, which no saved import or definition "
-                    f"provides (mark its import with #@save)"
-                )
+                found.setdefault(("unresolved", block.where, function, name), []).append(framework)
+    problems = []
+    for (kind, where, *names), frameworks in found.items():
+        names_of = ", ".join(frameworks)
+        if kind == "again":
+            name, earlier = names
+            problems.append(
+                f"{where}: `{name}` [{names_of}] is saved again (first at {earlier}); the later one is kept"
+            )
+        else:
+            function, name = names
+            problems.append(
+                f"{where}: `{function}` [{names_of}] uses `{name}`, which no saved import or definition provides "
+                f"(mark its import with #@save)"
+            )
     for name, frameworks in saved_in.items():
         absent = [fw for fw in config.frameworks if fw not in frameworks]
         if absent:
