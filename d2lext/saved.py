@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import builtins
 import dataclasses as dc
+import functools
 import io
 import json
 import re
@@ -240,6 +241,7 @@ packages = ["{name}"]
 """
 
 
+@functools.cache
 def _defined_names(block: SavedBlock) -> list[str]:
     """Top-level names a saved block defines (functions, classes, assignments, imports)."""
     names = []
@@ -256,29 +258,32 @@ def _defined_names(block: SavedBlock) -> list[str]:
 
 def _unresolved(block: SavedBlock, provided: set[str]) -> list[tuple[str, str]]:
     """(function, name) pairs: globals a block's functions use that nothing provides."""
-    missing = []
+    return [(function, shown) for function, needed, shown in _globals_used(block) if needed not in provided]
+
+
+@functools.cache
+def _globals_used(block: SavedBlock) -> list[tuple[str, str, str]]:
+    """(function, module-level name it needs, as written) for each global a block's functions use.
+
+    Saved code reaches the package through its self-reference too: ``d2l.plt`` needs ``plt``.
+    """
+    used = []
 
     def walk(table) -> None:
         for child in table.get_children():
             if child.get_type() == "function":
-                for name in child.get_globals():
-                    if name not in provided and not hasattr(builtins, name):
-                        missing.append((child.get_name(), name))
+                used.extend(
+                    (child.get_name(), name, name) for name in child.get_globals() if not hasattr(builtins, name)
+                )
             walk(child)
 
     walk(symtable.symtable(block.code, block.where, "exec"))
-    # Saved code reaches the package through its self-reference too: d2l.plt, d2l.plot.
     for node in ast.walk(ast.parse(block.code)):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             for inner in ast.walk(node):
-                if (
-                    isinstance(inner, ast.Attribute)
-                    and isinstance(inner.value, ast.Name)
-                    and inner.value.id == "d2l"
-                    and inner.attr not in provided
-                ):
-                    missing.append((node.name, f"d2l.{inner.attr}"))
-    return missing
+                if isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Name) and inner.value.id == "d2l":
+                    used.append((node.name, inner.attr, f"d2l.{inner.attr}"))
+    return used
 
 
 def package_report(config: BookConfig, blocks: list[SavedBlock]) -> list[str]:
@@ -293,6 +298,7 @@ def package_report(config: BookConfig, blocks: list[SavedBlock]) -> list[str]:
     """
     found: dict[tuple[str, ...], list[str]] = {}  # (message template parts) -> frameworks
     saved_in: dict[str, set[str]] = {}
+    origin: dict[str, str] = {}  # public name -> where it is first saved
     for framework in config.frameworks:
         mine = [b for b in blocks if b.frameworks is None or framework in b.frameworks]
         provided = {"d2l", "sys", "__name__", "__file__"}
@@ -307,6 +313,7 @@ def package_report(config: BookConfig, blocks: list[SavedBlock]) -> list[str]:
                 first[name] = block
                 if not name.startswith("_"):
                     saved_in.setdefault(name, set()).add(framework)
+                    origin.setdefault(name, block.where)
         for block in mine:
             for function, name in _unresolved(block, provided):
                 found.setdefault(("unresolved", block.where, function, name), []).append(framework)
@@ -327,8 +334,7 @@ def package_report(config: BookConfig, blocks: list[SavedBlock]) -> list[str]:
     for name, frameworks in saved_in.items():
         absent = [fw for fw in config.frameworks if fw not in frameworks]
         if absent:
-            place = next(b.where for b in blocks if name in _defined_names(b) and not b.imports_only)
             problems.append(
-                f"{place}: `{name}` is saved for {', '.join(sorted(frameworks))} but not for {', '.join(absent)}"
+                f"{origin[name]}: `{name}` is saved for {', '.join(sorted(frameworks))} but not for {', '.join(absent)}"
             )
     return problems
