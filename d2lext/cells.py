@@ -21,9 +21,6 @@ from myst_parser.config.main import MdParserConfig
 from .config import KNOWN_TAGS, BookConfig
 from .errors import BookError
 
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_FENCE = re.compile(r"^\s*(`{3,}|~{3,}|:{3,})")
-
 
 @dc.dataclass(frozen=True)
 class Cell:
@@ -67,24 +64,6 @@ class Chapter:
 
     def cells_for(self, framework: str) -> list[Cell]:
         return [cell for cell in self.cells if cell.runs_in(framework)]
-
-    def section_at(self, cell_index: int) -> str:
-        """Title of the last heading before a cell (the document's own title if none)."""
-        title = ""
-        for cell in self.notebook.cells[:cell_index]:
-            if cell.cell_type != "markdown":
-                continue
-            in_fence = None
-            for text in cell.source.splitlines():
-                fence = _FENCE.match(text)
-                if fence:
-                    marker = fence.group(1)[0]
-                    in_fence = None if in_fence == marker else (in_fence or marker)
-                    continue
-                heading = _HEADING.match(text)
-                if heading and not in_fence:
-                    title = heading.group(2)
-        return title
 
 
 def display_path(path: Path) -> str:

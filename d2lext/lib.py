@@ -19,17 +19,27 @@ from types import SimpleNamespace
 from myst_parser.config.main import MdParserConfig
 
 from . import saved
-from .cells import read_chapter
+from .book import read_book
 from .config import CONFIG_VALUES
 from .config import load as load_config
 from .errors import BookError
-from .toc import toc_order
 
 
 def book_config(conf_dir: Path) -> SimpleNamespace:
     """conf.py's values, with the extension's defaults for what it does not set."""
     values = {name: default for name, (default, _) in CONFIG_VALUES.items()}
-    values.update({"project": "book", "release": "0", "root_doc": "index", "myst_enable_extensions": []})
+    values.update(
+        {
+            "project": "book",
+            "release": "0",
+            "root_doc": "index",
+            "myst_enable_extensions": [],
+            "myst_heading_anchors": 0,
+            "myst_heading_slug_func": None,
+            "html_baseurl": "",
+            "html_file_suffix": None,
+        }
+    )
     values.update({k: v for k, v in runpy.run_path(str(conf_dir / "conf.py")).items() if not k.startswith("__")})
     return SimpleNamespace(**values)
 
@@ -38,25 +48,22 @@ def write(conf_dir: Path, source: Path, build: Path) -> tuple[Path, list[str]]:
     """Write the package; returns its folder and the problems found in it."""
     conf = book_config(conf_dir)
     config = load_config(conf)
-    md_config = MdParserConfig(enable_extensions=set(conf.myst_enable_extensions))
+    md_config = MdParserConfig(
+        enable_extensions=set(conf.myst_enable_extensions),
+        heading_anchors=conf.myst_heading_anchors,
+        heading_slug_func=conf.myst_heading_slug_func,
+    )
     docs = {
         str(path.relative_to(source).with_suffix("")): path
         for path in sorted(source.rglob("*.md"))
         if "_build" not in path.relative_to(source).parts
     }
 
-    def text_of(docname: str) -> str | None:
-        return docs[docname].read_text(encoding="utf8") if docname in docs else None
-
-    chapters = [
-        chapter
-        for docname in toc_order(conf.root_doc, set(docs), text_of, md_config)
-        if (chapter := read_chapter(docs[docname], docname, config, md_config)) is not None
-    ]
-    blocks = saved.collect(chapters)
+    book = read_book(conf.root_doc, docs, config, md_config)
     target = build / config.package_name
-    saved.write_package(target, config, blocks, conf.project, conf.release)
-    return target, saved.package_report(config, blocks)
+    places = book.places(conf.html_baseurl, conf.html_file_suffix or ".html")
+    saved.write_package(target, config, book.blocks, places, conf.project, conf.release)
+    return target, saved.package_report(config, book.blocks)
 
 
 def main(argv: list[str] | None = None) -> int:

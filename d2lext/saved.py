@@ -42,8 +42,25 @@ class SavedBlock:
     """``path:line`` of the block's first line, as messages show it."""
     origin: str
     """``path:line`` relative to the book's source folder, as the package records it."""
-    section: str
+    line: int
+    """1-based line of the block's first line in its source file."""
     imports_only: bool
+
+
+@dc.dataclass(frozen=True)
+class Place:
+    """Where a saved block is defined, as readers of the package and the site see it."""
+
+    number: str
+    """The section's number ("2.1.2"), "" when it is not numbered."""
+    title: str
+    """The innermost section's title, "" before any heading."""
+    url: str
+    """The section on the site: ``<page>.html#<anchor>``, under ``html_baseurl`` when it is set."""
+
+    def __str__(self) -> str:
+        name = " ".join(part for part in (self.number, self.title) if part)
+        return f"{name} ({self.url})" if name else self.url
 
 
 def marker_lines(source: str) -> list[int]:
@@ -144,7 +161,6 @@ def _cell_blocks(chapter: Chapter, cell: Cell) -> list[SavedBlock]:
     source_name = f"{chapter.docname}{chapter.path.suffix}"
 
     lines = cell.source.splitlines()
-    section = chapter.section_at(cell.index)
     return [
         SavedBlock(
             code=strip_markers("\n".join(lines[first - 1 : last])),
@@ -152,15 +168,22 @@ def _cell_blocks(chapter: Chapter, cell: Cell) -> list[SavedBlock]:
             docname=chapter.docname,
             where=where(first),
             origin=f"{source_name}:{cell.body_line + first}",
-            section=section,
+            line=cell.body_line + first,
             imports_only=imports_only,
         )
         for first, last, imports_only in saved_ranges(cell.source, where)
     ]
 
 
-def module_source(framework: str, label: str, blocks: list[SavedBlock], title: str, provenance: bool = True) -> str:
-    """The text of ``d2l/<framework>.py``; without ``provenance``, only its code (for cache keys)."""
+def module_source(
+    framework: str, label: str, blocks: list[SavedBlock], title: str, places: dict[SavedBlock, Place] | None = None
+) -> str:
+    """The text of ``d2l/<framework>.py``.
+
+    With ``places``, each block is preceded by a comment naming its source line and section, and
+    each function and class it defines says in its docstring where it is defined. Without, only
+    the code (what cache keys cover).
+    """
     mine = [b for b in blocks if b.frameworks is None or framework in b.frameworks]
     imports: list[str] = []
     for block in mine:
@@ -174,7 +197,7 @@ def module_source(framework: str, label: str, blocks: list[SavedBlock], title: s
         f'Use it as: from d2l import {framework} as d2l\n"""\n'
     )
     parts = [
-        docstring if provenance else "",
+        docstring if places is not None else "",
         "import sys\n",
         "\n".join(imports) + ("\n" if imports else ""),
         "d2l = sys.modules[__name__]\n",
@@ -182,16 +205,52 @@ def module_source(framework: str, label: str, blocks: list[SavedBlock], title: s
     for block in mine:
         if block.imports_only:
             continue
-        heading = f" ({block.section})" if block.section else ""
-        note = f"# Defined in {block.origin}{heading}\n" if provenance else ""
-        parts.append(f"\n{note}{block.code}\n")
+        if places is None:
+            parts.append(f"\n{block.code}\n")
+            continue
+        place = places[block]
+        section = " ".join(part for part in (place.number, place.title) if part)
+        note = f"# Defined in {block.origin}" + (f" ({section})" if section else "")
+        parts.append(f"\n{note}\n{with_provenance(block.code, place)}\n")
     return "\n".join(parts)
 
 
+def with_provenance(code: str, place: Place) -> str:
+    """``code`` with "Defined in <section> (<url>)" in the docstring of each top-level def and class."""
+    lines = code.splitlines()
+    note = f"Defined in {place}"
+    edits = []  # (first line, last line, replacement lines), 0-based, applied bottom-up
+    for node in ast.parse(code).body:
+        if not isinstance(node, _DEFINITIONS) or node.body[0].lineno == node.lineno:
+            continue  # a one-line definition has nowhere to put a docstring
+        first = node.body[0]
+        indent = re.match(r"\s*", lines[first.lineno - 1]).group()
+        existing = ast.get_docstring(node)
+        if existing is None:
+            edits.append((_start(first) - 1, _start(first) - 2, _docstring(note, indent)))
+        else:
+            edits.append((first.lineno - 1, first.end_lineno - 1, _docstring(f"{existing}\n\n{note}", indent)))
+    for start, end, replacement in sorted(edits, reverse=True):
+        lines[start : end + 1] = replacement
+    return "\n".join(lines)
+
+
+def _docstring(text: str, indent: str) -> list[str]:
+    body = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').splitlines()
+    if len(body) == 1:
+        return [f'{indent}"""{body[0]}"""']
+    return [f'{indent}"""{body[0]}', *[f"{indent}{line}" if line else "" for line in body[1:]], f'{indent}"""']
+
+
 def write_package(
-    target: Path, config: BookConfig, blocks: list[SavedBlock], title: str, release: str
-) -> dict[str, Path]:
-    """Write the installable package under ``target``; returns each framework's module path."""
+    target: Path,
+    config: BookConfig,
+    blocks: list[SavedBlock],
+    places: dict[SavedBlock, Place],
+    title: str,
+    release: str,
+) -> list[Path]:
+    """Write the installable package under ``target``; returns the files whose content changed."""
     try:
         version = str(Version(release or "0"))
     except InvalidVersion:
@@ -200,29 +259,35 @@ def write_package(
     pyproject = _PYPROJECT.format(
         name=config.package_name, version=version, description=json.dumps(f"Saved code of {title}")
     )
-    _write(target / "pyproject.toml", pyproject)
-    _write(package / "__init__.py", f'"""Saved code of "{title}"."""\n\n__version__ = "{version}"\n')
-    modules = {}
+    files = {
+        target / "pyproject.toml": pyproject,
+        package / "__init__.py": f'"""Saved code of "{title}"."""\n\n__version__ = "{version}"\n',
+    }
     for framework in config.frameworks.values():
-        text = module_source(framework.name, framework.label, blocks, title)
+        text = module_source(framework.name, framework.label, blocks, title, places)
         path = package / f"{framework.name}.py"
         try:
             compile(text, str(path), "exec")
         except SyntaxError as error:
             raise BookError(f"the generated module {path.name} is not valid Python: {error}") from None
-        _write(path, text)
-        modules[framework.name] = path
-    return modules
+        files[path] = text
+    return [path for path, text in files.items() if _write(path, text)]
 
 
-def _write(path: Path, text: str) -> None:
-    """Write only when the content changed, atomically."""
+def module_path(target: Path, config: BookConfig, framework: str) -> Path:
+    """Where ``write_package(target, ...)`` puts a framework's module."""
+    return target / config.package_name / f"{framework}.py"
+
+
+def _write(path: Path, text: str) -> bool:
+    """Write only when the content changed, atomically; whether it was written."""
     if path.exists() and path.read_text(encoding="utf8") == text:
-        return
+        return False
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(path.suffix + ".tmp")
     temporary.write_text(text, encoding="utf8")
     temporary.replace(path)
+    return True
 
 
 _PYPROJECT = """\

@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import copy
 import dataclasses as dc
-import hashlib
 import json
 import os
 import pickle
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from docutils import nodes
 from myst_nb.sphinx_ import Parser as MystNbParser
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
@@ -28,8 +28,10 @@ from sphinx.util import logging
 from sphinx.util.fileutil import copy_asset_file
 
 from . import saved
+from .api import ApiDirective
+from .book import Book, Memo, read_book
 from .cache import Cache, cache_key, imports_package
-from .cells import Chapter, read_chapter
+from .cells import Chapter
 from .config import CONFIG_VALUES, BookConfig
 from .config import load as load_config
 from .errors import BookError, ExecutionFailed, stop_on_book_errors
@@ -37,7 +39,6 @@ from .execute import Engine, Result, Run, kernel_env, missing_requirement
 from .merge import merge
 from .prose import FrameworkDirective
 from .tabs import FrameworkTabs
-from .toc import toc_order
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,12 @@ class Plan:
     chapters: dict[str, Chapter]
     keys: dict[tuple[str, str], str]
     """(docname, framework) -> cache key, for every selected framework a chapter has cells for."""
+    book: Book
+    places: dict[saved.SavedBlock, saved.Place]
+    package: Path
+    """Folder the package is written to."""
+    rewritten: list[Path]
+    """Files of the package this build changed."""
 
 
 #: This build's plan and its merged notebooks (by source path). Parsers get no handle on the app,
@@ -104,18 +111,17 @@ def state_dir(app: Sphinx) -> Path:
     return build_root(app) / ".d2l-cache"
 
 
-class ChapterMemo:
-    """Chapters parsed by earlier builds, with their saved blocks, reused while text and settings match.
+class BookMemo:
+    """Documents parsed by earlier builds, reused while their text and the settings match.
 
-    Planning reads every chapter on every build (the package and the cache keys depend on all of
-    them); parsing is most of a no-op build's own cost, so unchanged chapters are not parsed again.
+    Planning reads every document on every build (the package and the cache keys depend on all of
+    them); parsing is most of a no-op build's own cost, so unchanged documents are not parsed again.
     """
 
     def __init__(self, path: Path, settings: str):
         self.path = path
         self.settings = settings
-        self.entries: dict[str, tuple[str, Chapter, list]] = {}
-        self.changed = False
+        self.entries: Memo = {}
         try:
             with open(path, "rb") as stream:
                 stored = pickle.load(stream)
@@ -123,21 +129,12 @@ class ChapterMemo:
                 self.entries = stored["entries"]
         except Exception:  # missing, from another version, damaged: parse again
             pass
-
-    def get(self, docname: str, text: str) -> tuple[Chapter, list] | None:
-        entry = self.entries.get(docname)
-        if entry and entry[0] == hashlib.sha256(text.encode()).hexdigest():
-            return entry[1], entry[2]
-        return None
-
-    def put(self, docname: str, text: str, chapter: Chapter, blocks: list) -> None:
-        self.entries[docname] = (hashlib.sha256(text.encode()).hexdigest(), chapter, blocks)
-        self.changed = True
+        self.before = dict(self.entries)
 
     def save(self, docnames: set[str]) -> None:
-        if not self.changed and set(self.entries) <= docnames:
-            return
         self.entries = {name: entry for name, entry in self.entries.items() if name in docnames}
+        if self.entries == self.before:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
         with open(temporary, "wb") as stream:
@@ -145,16 +142,8 @@ class ChapterMemo:
         temporary.replace(self.path)
 
 
-def read_chapters(app: Sphinx, env: BuildEnvironment, config: BookConfig) -> tuple[list[Chapter], list]:
-    """Every text notebook of the book in table-of-contents order, and all their saved blocks."""
-    texts: dict[str, str | None] = {}
-
-    def text_of(docname: str) -> str | None:
-        if docname not in texts:
-            path = Path(env.doc2path(docname))
-            texts[docname] = path.read_text(encoding="utf8") if path.suffix == ".md" else None
-        return texts[docname]
-
+def read_book_of(app: Sphinx, env: BuildEnvironment, config: BookConfig) -> Book:
+    """The book as the build's sources hold it now (unchanged documents are not parsed again)."""
     settings = repr(
         (
             MEMO_FORMAT,
@@ -165,37 +154,32 @@ def read_chapters(app: Sphinx, env: BuildEnvironment, config: BookConfig) -> tup
             str(env.srcdir),
         )
     )
-    memo = ChapterMemo(state_dir(app) / "chapters.pickle", settings)
-    chapters, blocks = [], []
-    for docname in toc_order(env.config.root_doc, set(env.found_docs), text_of, env.myst_config):
-        text = text_of(docname)
-        if text is None:
-            continue
-        known = memo.get(docname, text)
-        if known is None:
-            chapter = read_chapter(Path(env.doc2path(docname)), docname, config, env.myst_config, text)
-            known = (chapter, saved.chapter_blocks(chapter) if chapter else [])
-            memo.put(docname, text, *known)
-        if known[0] is not None:
-            chapters.append(known[0])
-            blocks.extend(known[1])
-    memo.save(set(texts))
-    return chapters, blocks
+    memo = BookMemo(state_dir(app) / "chapters.pickle", settings)
+    sources = {docname: Path(env.doc2path(docname)) for docname in env.found_docs}
+    book = read_book(env.config.root_doc, sources, config, env.myst_config, memo.entries)
+    memo.save(set(sources))
+    return book
 
 
-#: Bump when what a memoised chapter holds changes.
-MEMO_FORMAT = 1
+#: Bump when what a memoised document holds changes.
+MEMO_FORMAT = 2
+
+
+def places_of(app: Sphinx, book: Book) -> dict:
+    return book.places(app.config.html_baseurl, app.config.html_file_suffix or ".html")
 
 
 def plan_build(app: Sphinx, env: BuildEnvironment) -> Plan:
     """Read the chapters, write the saved package, and key every run; nothing executes here."""
     config = load_config(app.config)
-    chapters, blocks = read_chapters(app, env, config)
+    book = read_book_of(app, env, config)
+    chapters, blocks = book.chapters, book.blocks
     for problem in saved.package_report(config, blocks):
         logger.warning(f"saved package: {problem}", type="d2l", subtype="package")
-    saved.write_package(package_root(app), config, blocks, app.config.project, app.config.release)
+    places = places_of(app, book)
+    rewritten = saved.write_package(package_root(app), config, blocks, places, app.config.project, app.config.release)
     package_code = {
-        framework.name: saved.module_source(framework.name, framework.label, blocks, "", provenance=False)
+        framework.name: saved.module_source(framework.name, framework.label, blocks, "")
         for framework in config.selected_frameworks
     }
     keys = {}
@@ -205,7 +189,8 @@ def plan_build(app: Sphinx, env: BuildEnvironment) -> Plan:
                 imported = imports_package(chapter, framework.name, config.package_name)
                 code = package_code[framework.name] if imported else None
                 keys[chapter.docname, framework.name] = cache_key(chapter, framework, code)
-    return Plan(config, {chapter.docname: chapter for chapter in chapters}, keys)
+    chapters_by_name = {chapter.docname: chapter for chapter in chapters}
+    return Plan(config, chapters_by_name, keys, book, places, package_root(app), rewritten)
 
 
 @stop_on_book_errors
@@ -215,6 +200,14 @@ def on_env_get_outdated(app: Sphinx, env: BuildEnvironment, added, changed, remo
     PLAN[:] = [plan]
     cache = Cache(state_dir(app))
     stale = {docname for (docname, framework), key in plan.keys.items() if not cache.has(docname, framework, key)}
+    # Pages showing the package (the API reference) are read again when it changed; Sphinx's own
+    # dependency check ran before this build rewrote the package.
+    rewritten = {Path(path).resolve() for path in plan.rewritten}
+    stale |= {
+        docname
+        for docname, files in env.dependencies.items()
+        if docname in env.found_docs and any(Path(file).resolve() in rewritten for file in files)
+    }
     return sorted(stale - set(added) - set(changed))
 
 
@@ -338,6 +331,31 @@ def engine(app: Sphinx, config: BookConfig) -> Engine:
     return ENGINE[0]
 
 
+def check_section_numbers(app: Sphinx, env: BuildEnvironment) -> None:
+    """Warn if the package's section numbers (computed before reading) differ from the site's."""
+    if not PLAN:
+        return
+    book = PLAN[0].book
+    for docname in sorted({block.docname for block in book.blocks}):
+        ours = [number for _, number in sorted(book.numbers.get(docname, {}).items())]
+        secnumbers = env.toc_secnumbers.get(docname, {})
+        theirs = []
+        if docname in env.tocs:
+            for reference in env.tocs[docname].findall(nodes.reference):
+                number = secnumbers.get(reference.get("anchorname", ""))
+                if number:
+                    theirs.append(tuple(number))
+        if ours != theirs:
+            shown = ", ".join(".".join(map(str, n)) for n in theirs) or "none"
+            mine = ", ".join(".".join(map(str, n)) for n in ours) or "none"
+            logger.warning(
+                f"{docname}: the saved package numbers its sections {mine}, the site {shown}; "
+                f"please report this with the book's toctrees",
+                type="d2l",
+                subtype="numbering",
+            )
+
+
 def close_engine(*args) -> None:
     """At the end of the build, or at exit after an error or Ctrl-C: no kernel outlives the build."""
     while ENGINE:
@@ -381,6 +399,7 @@ def setup(app: Sphinx) -> dict:
     app.setup_extension("sphinx_design")
     app.add_source_parser(BookParser, override=True)
     app.add_directive("framework", FrameworkDirective)
+    app.add_directive("d2l-api", ApiDirective)
     app.add_transform(FrameworkTabs)
     app.add_js_file("d2l.js")
     app.add_css_file("d2l.css")
@@ -388,4 +407,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("build-finished", close_engine)
     app.connect("env-get-outdated", on_env_get_outdated)
     app.connect("env-before-read-docs", on_env_before_read_docs)
+    app.connect("env-check-consistency", check_section_numbers)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

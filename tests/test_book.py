@@ -124,6 +124,19 @@ def test_written_package_has_plot_and_annotate_for_both_frameworks(book):
     assert done.stdout.split("\n")[:2] == ["d2l.torch 1 1", "d2l.numpy 1 1"]  # plot() clears the axes first
 
 
+def test_api_page_lists_the_plotting_functions_for_both_frameworks(book):
+    page = book.page("api")
+    expected = ["use_svg_display", "set_figsize", "set_axes", "plot", "annotate"]
+    for framework in ("torch", "numpy"):
+        listed = [dt["id"] for dt in page.select(f"dt[id^='d2l.{framework}.']")]
+        assert listed == [f"d2l.{framework}.{name}" for name in expected]
+    # annotate is saved in 11.1 (2.1 here), under its first subsection.
+    annotate = page.find("dt", id="d2l.numpy.annotate").find_next_sibling("dd")
+    link = annotate.find("a", href=re.compile(r"optimization-intro\.html#"))
+    assert link.get_text(strip=True) == "2.1.1 优化的目标"
+    assert "numbers its sections" not in book.output
+
+
 def test_pytorch_alone_gives_plain_listings(tmp_path):
     torch_only = book_build(tmp_path, "-D", "d2l_selected=torch")
     page = torch_only.page(PAGE)

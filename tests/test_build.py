@@ -147,7 +147,7 @@ def test_package_records_where_each_block_was_defined(basic_build):
     torch_module = (basic_build.package / "d2l" / "torch.py").read_text()
     assert "import torch\n" in torch_module and "import numpy" not in torch_module
     assert "d2l = sys.modules[__name__]" in torch_module
-    assert "# Defined in lib.md:" in torch_module and "(Helpers)" in torch_module
+    assert "# Defined in lib.md:31 (1.1 Helpers)\ndef framework_name():" in torch_module
     assert torch_module.index("def framework_name") < torch_module.index("def ones")
     assert not re.search(r"#@save\s*$", torch_module, re.MULTILINE)  # no marker left on code
 

@@ -45,7 +45,6 @@ def test_read_chapter_gives_lines_and_frameworks(tmp_path):
     assert [c.source for c in chapter.cells_for("torch")] == ["shared = 1", "import torch"]
     assert [c.source for c in chapter.cells_for("numpy")] == ["shared = 1"]
     assert chapter.cells[1].body_line == 12  # cell line 1 is file line 13
-    assert chapter.section_at(chapter.cells[0].index) == "T"
 
 
 def test_plain_markdown_is_not_a_chapter(tmp_path):

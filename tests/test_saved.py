@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 from d2lext.config import BookConfig, Framework
 from d2lext.errors import BookError
-from d2lext.saved import SavedBlock, marker_lines, module_source, package_report, saved_ranges, strip_markers
+from d2lext.saved import (
+    Place,
+    SavedBlock,
+    marker_lines,
+    module_source,
+    package_report,
+    saved_ranges,
+    strip_markers,
+    with_provenance,
+)
 
 
 def where(line: int) -> str:
@@ -60,7 +71,7 @@ def test_strip_markers_for_display():
 
 
 def block(code, frameworks=None, imports_only=False, origin="a.md:1"):
-    return SavedBlock(code, frameworks, "a", origin, origin, "Section", imports_only)
+    return SavedBlock(code, frameworks, "a", origin, origin, int(origin.split(":")[1]), imports_only)
 
 
 def test_module_has_header_imports_self_reference_and_blocks_in_order():
@@ -71,17 +82,61 @@ def test_module_has_header_imports_self_reference_and_blocks_in_order():
         block("def ones(n):\n    return torch.ones(n)", frameworks=("torch",), origin="b.md:9"),
         block("import numpy as np", imports_only=True),
     ]
-    torch_module = module_source("torch", "PyTorch", blocks, "Book")
-    numpy_module = module_source("numpy", "NumPy", blocks, "Book")
+    places = {b: Place("1.2", "Section", f"{b.origin[0]}.html#section") for b in blocks}
+    torch_module = module_source("torch", "PyTorch", blocks, "Book", places)
+    numpy_module = module_source("numpy", "NumPy", blocks, "Book", places)
     assert torch_module.count("import numpy as np") == 1
     assert "import torch" in torch_module and "import torch" not in numpy_module
     assert torch_module.index("import torch") < torch_module.index("d2l = sys.modules[__name__]")
     assert torch_module.index("def plot") < torch_module.index("def ones")
-    assert "# Defined in b.md:9 (Section)" in torch_module
+    assert "# Defined in b.md:9 (1.2 Section)\ndef ones(n):" in torch_module
     assert "def ones" not in numpy_module
     namespace: dict = {}
     exec(compile(numpy_module, "numpy.py", "exec"), namespace)
     assert callable(namespace["plot"])
+    assert namespace["plot"].__doc__ == "Defined in 1.2 Section (a.html#section)"
+
+
+def test_without_places_the_module_is_code_only():
+    blocks = [block("def plot():\n    return 1", origin="a.md:5")]
+    assert "Defined in" not in module_source("numpy", "NumPy", blocks, "Book")
+
+
+PLACE = Place("2.1.1", "优化的目标", "chapter/intro.html#优化的目标")
+
+
+def defined(code: str) -> dict:
+    namespace: dict = {}
+    exec(compile(with_provenance(code, PLACE), "m.py", "exec"), namespace)
+    return namespace
+
+
+def test_provenance_joins_an_existing_docstring():
+    f = defined('def f(x):\n    """Add one.\n\n    Works on "quoted" \\\\ text.\n    """\n    return x + 1\n')["f"]
+    note = "Defined in 2.1.1 优化的目标 (chapter/intro.html#优化的目标)"
+    assert inspect.getdoc(f) == f'Add one.\n\nWorks on "quoted" \\ text.\n\n{note}'
+    assert f(1) == 2
+
+
+def test_provenance_is_added_to_definitions_without_docstring():
+    code = (
+        "class A(object):\n    # a comment first\n    @staticmethod\n    def g():\n        return 3\n\n"
+        "def h():\n    return A.g()\n"
+    )
+    namespace = defined(code)
+    assert namespace["A"].__doc__.startswith("Defined in 2.1.1 优化的目标")
+    assert namespace["h"].__doc__.startswith("Defined in 2.1.1")
+    assert namespace["h"]() == 3
+
+
+def test_provenance_leaves_one_line_definitions_and_other_statements():
+    namespace = defined("def f(): return 1\nx = 2\n")
+    assert namespace["f"].__doc__ is None and namespace["x"] == 2
+
+
+def test_place_without_number_or_heading():
+    assert str(Place("", "Intro", "a.html#intro")) == "Intro (a.html#intro)"
+    assert str(Place("", "", "a.html")) == "a.html"
 
 
 REPORT_CONFIG = BookConfig(frameworks={n: Framework(n, n) for n in ("torch", "numpy")}, selected=("torch", "numpy"))

@@ -9,3 +9,4 @@ d2l_frameworks = {
 }
 d2l_selected = ["numpy", "torch"]
 d2l_timeout = 120
+myst_heading_anchors = 2

@@ -1,0 +1,127 @@
+"""The API reference: every saved function and class, per framework, read from the saved blocks.
+
+The ``{d2l-api}`` directive renders the selected frameworks' modules as the package has them (a
+name saved again shows its last definition), with signatures and docstrings taken from the code
+itself, so building the page imports no framework. Each entry links back to the section that
+defines it; with several frameworks the entries sit in framework tabs like the code.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses as dc
+
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
+
+from .saved import Place, SavedBlock, module_path
+from .tabs import tab_item, tab_set
+
+
+@dc.dataclass(frozen=True)
+class Entry:
+    kind: str
+    """``function`` or ``class``."""
+    name: str
+    signature: str
+    """Parameters as written, without ``self`` for a class."""
+    doc: str
+    place: Place
+    docname: str
+    methods: tuple[Entry, ...] = ()
+
+
+def entries(framework: str, blocks: list[SavedBlock], places: dict[SavedBlock, Place]) -> list[Entry]:
+    """The public functions and classes of a framework's module, in module order."""
+    found: dict[str, Entry] = {}
+    for block in blocks:
+        if block.imports_only or not (block.frameworks is None or framework in block.frameworks):
+            continue
+        for node in ast.parse(block.code).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.name.startswith(
+                "_"
+            ):
+                found[node.name] = _entry(node, places[block], block.docname)
+    return list(found.values())
+
+
+def _entry(node: ast.stmt, place: Place, docname: str, method: bool = False) -> Entry:
+    doc = ast.get_docstring(node) or ""
+    if isinstance(node, ast.ClassDef):
+        init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+        methods = tuple(
+            _entry(n, place, docname, method=True)
+            for n in node.body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and not n.name.startswith("_")
+        )
+        return Entry(
+            "class", node.name, _parameters(init, skip_first=True) if init else "", doc, place, docname, methods
+        )
+    static = any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list)
+    return Entry("function", node.name, _parameters(node, skip_first=method and not static), doc, place, docname)
+
+
+def _parameters(node: ast.FunctionDef | ast.AsyncFunctionDef, skip_first: bool = False) -> str:
+    arguments = node.args
+    if skip_first:
+        arguments = ast.arguments(**{field: getattr(arguments, field) for field in arguments._fields})
+        if arguments.posonlyargs:
+            arguments.posonlyargs = arguments.posonlyargs[1:]
+        elif arguments.args:
+            arguments.args = arguments.args[1:]
+            extra = len(arguments.defaults) - len(arguments.args)
+            if extra > 0:
+                arguments.defaults = arguments.defaults[extra:]
+    return ast.unparse(arguments)
+
+
+def markup(entry: Entry, module: str, fence: str = "````") -> str:
+    """MyST markup of one entry: a Python-domain description with its docstring and where it is defined."""
+    if entry.kind == "class":
+        lines = [f"{fence}{{py:class}} {entry.name}({entry.signature})", f":module: {module}", ""]
+    elif entry.kind == "method":
+        lines = [f"{fence}{{py:method}} {entry.name}({entry.signature})", ""]
+    else:
+        lines = [f"{fence}{{py:function}} {entry.name}({entry.signature})", f":module: {module}", ""]
+    if entry.doc:
+        lines += [_escape(entry.doc), ""]
+    if entry.kind != "method":
+        name = " ".join(part for part in (entry.place.number, entry.place.title) if part) or entry.docname
+        anchor = entry.place.url.partition("#")[2]
+        target = f"/{entry.docname}.md" + (f"#{anchor}" if anchor else "")
+        lines += [f"Defined in [{_escape(name)}]({target})", ""]
+    for method in entry.methods:
+        lines += [markup(dc.replace(method, kind="method"), module, fence[:-1]), ""]
+    lines.append(fence)
+    return "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    """Docstrings are plain text: keep Markdown from reading structure into them."""
+    special = "\\`*_[]<>#|{}$"
+    return "".join("\\" + ch if ch in special else ch for ch in text)
+
+
+class ApiDirective(SphinxDirective):
+    """``{d2l-api}``: the saved package's reference, one tab per selected framework."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from .sphinx_ import PLAN  # this build's plan: the saved blocks and where they are defined
+
+        if not PLAN:
+            return []
+        plan = PLAN[0]
+        items = []
+        for framework in plan.config.selected_frameworks:
+            # Read again whenever the module changes (the planning step rewrites it only then).
+            self.env.note_dependency(str(module_path(plan.package, plan.config, framework.name)))
+            module = f"{plan.config.package_name}.{framework.name}"
+            found = entries(framework.name, plan.book.blocks, plan.places)
+            text = "\n\n".join(markup(entry, module) for entry in found) or "(nothing saved)"
+            body = nodes.container("", *self.parse_text_to_nodes(text), classes=["d2l-api"])
+            items.append((framework, body))
+        if len(items) == 1:
+            return [items[0][1]]
+        return [tab_set([tab_item(framework, [body]) for framework, body in items], "api")]

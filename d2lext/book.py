@@ -1,0 +1,101 @@
+"""The whole book, read statically: structure, chapters, saved blocks, and where each block is defined.
+
+Both the Sphinx build and ``make lib`` read the book through here, so the package they write is
+the same. Nothing here needs Sphinx.
+"""
+
+from __future__ import annotations
+
+import dataclasses as dc
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+from myst_parser.config.main import MdParserConfig
+
+from . import saved
+from .cells import Chapter, read_chapter
+from .config import BookConfig
+from .saved import Place, SavedBlock
+from .toc import Outline, outline, section_numbers, toc_order
+
+
+@dc.dataclass
+class Book:
+    order: list[str]
+    """Every document, in table-of-contents order."""
+    outlines: dict[str, Outline]
+    chapters: list[Chapter]
+    """The text notebooks, in order."""
+    blocks: list[SavedBlock]
+    """Every saved block, in order."""
+    numbers: dict[str, dict[int, tuple]]
+    """``docname -> {heading line: section number}``."""
+
+    def places(self, baseurl: str = "", suffix: str = ".html") -> dict[SavedBlock, Place]:
+        """Where each block is defined: its section's number, title and address on the site."""
+        found = {}
+        for block in self.blocks:
+            document = self.outlines.get(block.docname, Outline())
+            heading = document.heading_before(block.line)
+            number = ""
+            title = ""
+            anchor = ""
+            if heading is not None:
+                title = heading.title
+                number = ".".join(map(str, self.numbers.get(block.docname, {}).get(heading.line, ())))
+                anchored = document.anchored(heading)
+                anchor = f"#{anchored.slug}" if anchored else ""
+            base = baseurl.rstrip("/") + "/" if baseurl else ""
+            found[block] = Place(number, title, f"{base}{block.docname}{suffix}{anchor}")
+        return found
+
+
+#: A document's parsed state, reused while its text is unchanged: (text hash, outline, chapter, blocks).
+Memo = dict[str, tuple[str, Outline, Chapter | None, list[SavedBlock]]]
+
+
+def read_book(
+    root: str,
+    sources: dict[str, Path],
+    config: BookConfig,
+    md_config: MdParserConfig,
+    memo: Memo | None = None,
+    read: Callable[[Path], str] = lambda path: path.read_text(encoding="utf8"),
+) -> Book:
+    """Read the MyST documents among ``sources`` (docname -> path); others only take a place in the order.
+
+    ``memo`` (updated in place) spares parsing a document whose text did not change.
+    """
+    memo = {} if memo is None else memo
+    parsed: dict[str, tuple[Outline, Chapter | None, list[SavedBlock]]] = {}
+
+    def parse(docname: str) -> tuple[Outline, Chapter | None, list[SavedBlock]] | None:
+        path = sources[docname]
+        if path.suffix != ".md":
+            return None
+        if docname not in parsed:
+            text = read(path)
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            known = memo.get(docname)
+            if known is None or known[0] != digest:
+                chapter = read_chapter(path, docname, config, md_config, text)
+                blocks = saved.chapter_blocks(chapter) if chapter else []
+                known = (digest, outline(text, md_config), chapter, blocks)
+                memo[docname] = known
+            parsed[docname] = known[1:]
+        return parsed[docname]
+
+    def outline_of(docname: str) -> Outline | None:
+        found = parse(docname) if docname in sources else None
+        return found[0] if found else None
+
+    order = toc_order(root, set(sources), outline_of)
+    chapters, blocks = [], []
+    for docname in order:
+        found = parse(docname)
+        if found and found[1] is not None:
+            chapters.append(found[1])
+            blocks.extend(found[2])
+    outlines = {docname: found[0] for docname, found in parsed.items()}
+    return Book(order, outlines, chapters, blocks, section_numbers(order, outline_of))
