@@ -18,7 +18,7 @@ SPHINXOPTS ?=
 
 SPHINX_ARGS := -c . $(if $(FRAMEWORKS),-D d2l_selected="$(FRAMEWORKS)") $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(if $(KEEP_GOING),-D d2l_keep_going=$(KEEP_GOING)) $(SPHINXOPTS)
 
-.PHONY: html lib test lint clean setup bench
+.PHONY: html lib test lint clean setup bench browser
 
 html: $(READY)
 	$(BIN)/sphinx-build -M html source $(BUILDDIR) $(SPHINX_ARGS)
@@ -27,19 +27,34 @@ html: $(READY)
 lib: $(READY)
 	$(BIN)/python -m d2lext.lib --conf . --source source --build $(BUILDDIR)
 
-test: $(READY)
+test: $(READY) browser
 	$(BIN)/pytest
+
+# The browser tests drive Debian's chromium (never a downloaded browser build); a CJK font makes
+# their screenshots readable. Installed with apt when missing (as root); otherwise those tests
+# are skipped with a message saying so.
+BROWSER_PACKAGES := chromium fonts-wqy-microhei
+browser:
+	@if ! dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); \
+	  else \
+	    echo "*** cannot install $(BROWSER_PACKAGES) (not root): the browser tests will be skipped ***"; \
+	  fi; \
+	fi
 
 lint: $(READY)
 	$(BIN)/ruff check .
 
 setup: $(READY)
 
-# The virtual environment, from the pinned requirements (torch==2.13.0 is the CPU build).
-$(READY): requirements.txt pyproject.toml
+# The virtual environment, from the pinned requirements (torch==2.13.0 is the CPU build), and
+# the pinned MathJax from the npm registry (the site serves it itself).
+$(READY): requirements.txt pyproject.toml d2lext/vendor.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python -m d2lext.vendor
 	touch $@
 
 clean:

@@ -12,7 +12,7 @@ copyright = "2026, the book's authors"
 release = "2.0.0"
 language = "zh_CN"
 
-extensions = ["d2lext", "sphinxcontrib.bibtex"]
+extensions = ["d2lext", "sphinxcontrib.bibtex", "sphinx_copybutton"]
 
 root_doc = "index"
 exclude_patterns = ["_build"]
@@ -48,3 +48,10 @@ d2l_selected = ["numpy", "torch"]
 d2l_timeout = 600
 
 html_title = "动手学深度学习"
+html_theme = "sphinx_book_theme"
+html_theme_options = {
+    "show_toc_level": 2,
+    "navigation_with_keys": False,
+}
+# Copy buttons on code listings only: not on outputs (MyST-NB marks them `.output`).
+copybutton_selector = "div:not(.output) > div.highlight pre"

@@ -27,7 +27,7 @@ from sphinx.environment import BuildEnvironment
 from sphinx.util import logging
 from sphinx.util.fileutil import copy_asset_file
 
-from . import saved
+from . import saved, site
 from .api import ApiDirective
 from .book import Book, Memo, read_book
 from .cache import Cache, cache_key, imports_package
@@ -177,6 +177,7 @@ def plan_build(app: Sphinx, env: BuildEnvironment) -> Plan:
     for problem in saved.package_report(config, blocks):
         logger.warning(f"saved package: {problem}", type="d2l", subtype="package")
     places = places_of(app, book)
+    site.note_terms(heading.title for outline in book.outlines.values() for heading in outline.headings)
     rewritten = saved.write_package(package_root(app), config, blocks, places, app.config.project, app.config.release)
     package_code = {
         framework.name: saved.module_source(framework.name, framework.label, blocks, "")
@@ -395,6 +396,7 @@ def setup(app: Sphinx) -> dict:
     for name, (default, rebuild) in CONFIG_VALUES.items():
         app.add_config_value(name, default, rebuild)
     warm_up(app)  # before loading MyST-NB and the rest: that second is the head start
+    app.setup_extension("sphinx.ext.mathjax")
     app.setup_extension("myst_nb")
     app.setup_extension("sphinx_design")
     app.add_source_parser(BookParser, override=True)
@@ -408,4 +410,9 @@ def setup(app: Sphinx) -> dict:
     app.connect("env-get-outdated", on_env_get_outdated)
     app.connect("env-before-read-docs", on_env_before_read_docs)
     app.connect("env-check-consistency", check_section_numbers)
+    app.add_search_language(site.ChineseSearch)
+    app.connect("config-inited", site.use_local_mathjax)
+    app.connect("builder-inited", site.check_mathjax_installed)
+    app.connect("doctree-resolved", site.link_notebooks)
+    app.connect("build-finished", site.check_no_third_party)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
