@@ -49,6 +49,8 @@ d2l_timeout = 600
 
 html_title = "动手学深度学习"
 html_theme = "sphinx_book_theme"
+# Section numbers read "2.1 优化和深度学习", as the printed book has them.
+html_secnumber_suffix = " "
 html_theme_options = {
     "show_toc_level": 2,
     "navigation_with_keys": False,

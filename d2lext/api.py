@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses as dc
+import os
+from pathlib import Path
 
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
@@ -113,6 +115,14 @@ class ApiDirective(SphinxDirective):
         if not PLAN:
             return []
         plan = PLAN[0]
+        here = Path(self.env.doc2path(self.env.docname)).parent
+        archive = os.path.relpath(plan.archive, here)
+        label = "下载:" if (self.config.language or "").startswith("zh") else "Download: "
+        download = (
+            f"{label}{{download}}`{plan.archive.name} <{archive}>` "
+            f"(`pip install {plan.archive.name}`, then `from {plan.config.package_name} import <framework> as d2l`)"
+        )
+        heading = nodes.container("", *self.parse_text_to_nodes(download), classes=["d2l-api-download"])
         items = []
         for framework in plan.config.selected_frameworks:
             # Read again whenever the module changes (the planning step rewrites it only then).
@@ -123,5 +133,5 @@ class ApiDirective(SphinxDirective):
             body = nodes.container("", *self.parse_text_to_nodes(text), classes=["d2l-api"])
             items.append((framework, body))
         if len(items) == 1:
-            return [items[0][1]]
-        return [tab_set([tab_item(framework, [body]) for framework, body in items], "api")]
+            return [heading, items[0][1]]
+        return [heading, tab_set([tab_item(framework, [body]) for framework, body in items], "api")]

@@ -11,10 +11,12 @@ import ast
 import builtins
 import dataclasses as dc
 import functools
+import gzip
 import io
 import json
 import re
 import symtable
+import tarfile
 import tokenize
 from pathlib import Path
 
@@ -272,6 +274,36 @@ def write_package(
             raise BookError(f"the generated module {path.name} is not valid Python: {error}") from None
         files[path] = text
     return [path for path, text in files.items() if _write(path, text)]
+
+
+def write_archive(target: Path, dist: Path) -> Path:
+    """A source archive of the package written under ``target`` (pip installs it), rewritten only when it changes.
+
+    Byte-identical for the same package: sorted members, no timestamps or owners.
+    """
+    pyproject = (target / "pyproject.toml").read_text(encoding="utf8")
+    name = re.search(r'^name = "(.*)"', pyproject, re.MULTILINE).group(1)
+    version = re.search(r'^version = "(.*)"', pyproject, re.MULTILINE).group(1)
+    top = f"{name}-{version}"
+    files = {"pyproject.toml": pyproject.encode()}
+    files["PKG-INFO"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+    for path in sorted((target / name).glob("*.py")):
+        files[f"{name}/{path.name}"] = path.read_bytes()
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed:
+        with tarfile.open(fileobj=compressed, mode="w") as archive:
+            for member in sorted(files):
+                info = tarfile.TarInfo(f"{top}/{member}")
+                info.size = len(files[member])
+                info.mode = 0o644
+                archive.addfile(info, io.BytesIO(files[member]))
+    archive_path = dist / f"{top}.tar.gz"
+    if not archive_path.exists() or archive_path.read_bytes() != buffer.getvalue():
+        dist.mkdir(parents=True, exist_ok=True)
+        temporary = archive_path.with_suffix(".tmp")
+        temporary.write_bytes(buffer.getvalue())
+        temporary.replace(archive_path)
+    return archive_path
 
 
 def module_path(target: Path, config: BookConfig, framework: str) -> Path:

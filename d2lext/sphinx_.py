@@ -36,6 +36,7 @@ from .config import CONFIG_VALUES, BookConfig
 from .config import load as load_config
 from .errors import BookError, ExecutionFailed, stop_on_book_errors
 from .execute import Engine, Result, Run, kernel_env, missing_requirement
+from .figures import FigureText
 from .merge import merge
 from .prose import FrameworkDirective
 from .tabs import FrameworkTabs
@@ -59,6 +60,8 @@ class Plan:
     """Folder the package is written to."""
     rewritten: list[Path]
     """Files of the package this build changed."""
+    archive: Path
+    """The package's source archive, offered for download on the API page."""
 
 
 #: This build's plan and its merged notebooks (by source path). Parsers get no handle on the app,
@@ -179,6 +182,7 @@ def plan_build(app: Sphinx, env: BuildEnvironment) -> Plan:
     places = places_of(app, book)
     site.note_terms(heading.title for outline in book.outlines.values() for heading in outline.headings)
     rewritten = saved.write_package(package_root(app), config, blocks, places, app.config.project, app.config.release)
+    archive = saved.write_archive(package_root(app), build_root(app) / "dist")
     package_code = {
         framework.name: saved.module_source(framework.name, framework.label, blocks, "")
         for framework in config.selected_frameworks
@@ -191,7 +195,7 @@ def plan_build(app: Sphinx, env: BuildEnvironment) -> Plan:
                 code = package_code[framework.name] if imported else None
                 keys[chapter.docname, framework.name] = cache_key(chapter, framework, code)
     chapters_by_name = {chapter.docname: chapter for chapter in chapters}
-    return Plan(config, chapters_by_name, keys, book, places, package_root(app), rewritten)
+    return Plan(config, chapters_by_name, keys, book, places, package_root(app), rewritten, archive)
 
 
 @stop_on_book_errors
@@ -403,6 +407,7 @@ def setup(app: Sphinx) -> dict:
     app.add_directive("framework", FrameworkDirective)
     app.add_directive("d2l-api", ApiDirective)
     app.add_transform(FrameworkTabs)
+    app.add_transform(FigureText)
     app.add_js_file("d2l.js")
     app.add_css_file("d2l.css")
     app.connect("build-finished", copy_static)

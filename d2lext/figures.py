@@ -1,0 +1,64 @@
+"""Text alternatives for the figures code cells draw.
+
+MyST-NB gives an output image its file name as ``alt``, which tells a screen reader nothing.
+matplotlib's SVG keeps every text it draws (axis labels, legend, annotations) as a comment next
+to its glyphs; the alternative text lists those, so a reader hears what the figure labels.
+An ``alt`` the author set (MyST-NB's ``mystnb: image: alt:`` cell metadata) is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.transforms import SphinxTransform
+
+_COMMENT = re.compile(r"<!-- (.*?) -->")
+_WORDS = re.compile(r"[A-Za-z\u4e00-\u9fff]")
+_TICK = re.compile(r"^\$?\\mathdefault\{[^}]*\}\$?$")
+_PREFIX = {"zh": ("图:", "、"), "": ("Figure: ", ", ")}
+
+
+def figure_texts(svg: str) -> list[str]:
+    """The labels a matplotlib SVG draws, in drawing order, without tick numbers or repeats."""
+    found: list[str] = []
+    for text in _COMMENT.findall(svg):
+        text = text.strip()
+        if text and _WORDS.search(text) and not _TICK.match(text) and text not in found:
+            found.append(text)
+    return found
+
+
+def alt_text(svg: str, language: str = "") -> str:
+    prefix, separator = _PREFIX.get(language.split("_")[0], _PREFIX[""])
+    texts = figure_texts(svg)
+    return prefix + (separator.join(texts) if texts else "(no labels)")
+
+
+class FigureText(SphinxTransform):
+    """Give cell-output SVG figures an ``alt`` from the labels they draw."""
+
+    default_priority = 810  # after MyST-NB has rendered the outputs
+
+    def apply(self, **kwargs) -> None:
+        for image in self.document.findall(nodes.image):
+            uri = image.get("uri", "")
+            if not uri.endswith(".svg") or image.get("alt", uri) != uri:
+                continue
+            if not any(parent.get("nb_element") == "cell_code_output" for parent in _ancestors(image)):
+                continue
+            path = Path(self.env.relfn2path(uri, self.env.docname)[1])
+            try:
+                svg = path.read_text(encoding="utf8", errors="replace")
+            except OSError:
+                continue
+            image["alt"] = alt_text(svg, self.config.language or "")
+
+
+def _ancestors(node: nodes.Node):
+    node = node.parent
+    while node is not None:
+        if isinstance(node, nodes.Element):
+            yield node
+        node = node.parent
