@@ -12,6 +12,8 @@ import pytest
 from bs4 import BeautifulSoup
 
 BOOKS = Path(__file__).parent / "books"
+REPO = Path(__file__).resolve().parent.parent
+PAGE = "chapter_optimization/optimization-intro"  # section 11.1 of the book
 SPHINX_BUILD = Path(sys.executable).with_name("sphinx-build")
 
 
@@ -51,6 +53,27 @@ def copy_book(name: str, target: Path) -> Path:
     if not (target / "conf.py").exists():
         shutil.copy(BOOKS / "basic" / "conf.py", target / "conf.py")
     return target
+
+
+def book_build(root: Path, *options: str) -> Build:
+    """The book itself (this repository's conf.py and source/) built in ``root``."""
+    shutil.copytree(REPO / "source", root / "source")
+    shutil.copy(REPO / "conf.py", root / "conf.py")
+    result = subprocess.run(
+        [str(SPHINX_BUILD), "-M", "html", "source", "_build", "-c", ".", "--no-color", *options],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return Build(root, result.returncode, result.stdout + result.stderr)
+
+
+@pytest.fixture(scope="session")
+def real_book(tmp_path_factory) -> Build:
+    """The book built once for NumPy and PyTorch, as `make html` does."""
+    return book_build(tmp_path_factory.mktemp("book"))
 
 
 @pytest.fixture(scope="session")

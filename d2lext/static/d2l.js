@@ -1,5 +1,5 @@
 // Show framework-only prose for the framework chosen in the tabs (sphinx-design sync group
-// "framework"); with no choice known, everything stays visible.
+// "framework"); with no choice known, everything stays visible. Mark that framework's notebook link.
 (() => {
   const GROUP = "framework";
   const STORAGE_KEY = "sphinx-design-tab-id-" + GROUP;
@@ -19,6 +19,10 @@
   function show(framework) {
     document.querySelectorAll(".d2l-framework-only").forEach((block) => {
       block.hidden = framework !== null && !block.classList.contains("d2l-framework-" + framework);
+    });
+    // The notebook download of the chosen framework comes first to the eye.
+    document.querySelectorAll("a.d2l-notebook").forEach((link) => {
+      link.classList.toggle("d2l-chosen", link.classList.contains("d2l-notebook-" + framework));
     });
   }
 

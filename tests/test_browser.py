@@ -1,0 +1,229 @@
+"""What readers see, in a real browser: Debian's chromium driven by Playwright, with the network cut.
+
+The built book is served on 127.0.0.1; every request to any other host is blocked and recorded.
+Screenshots of section 11.1 in each framework are saved under `_build/test-output/browser/`.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import PAGE, REPO
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = REPO / "_build" / "test-output" / "browser"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+STORAGE_KEY = "sphinx-design-tab-id-framework"
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="*** BROWSER TESTS SKIPPED: Debian's chromium is not installed (`make test` installs it as root) ***",
+)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(real_book):
+    """The built site on a loopback port."""
+    handler = functools.partial(QuietHandler, directory=str(real_book.html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield launched
+        launched.close()
+
+
+class Reader:
+    """A fresh browser profile (no stored choice) whose network stops at the loopback site."""
+
+    def __init__(self, browser, site: str):
+        self.site = site
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        self.external: list[str] = []
+        self.failed: list[str] = []
+        self.errors: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("requestfailed", lambda request: self.failed.append(f"{request.url} {request.failure}"))
+        self.page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.url} {r.status}"))
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def _route(self, route) -> None:
+        if route.request.url.startswith(self.site):
+            route.continue_()
+        else:
+            self.external.append(route.request.url)
+            route.abort()
+
+    def open(self, path: str) -> None:
+        self.page.goto(self.site + path)
+        self.page.wait_for_load_state("load")
+
+    def chosen(self) -> list[str]:
+        """The label of the checked tab of every framework tab set on the page."""
+        return self.page.eval_on_selector_all(
+            ".sd-tab-set > input:checked + label[data-sync-group='framework']",
+            "labels => labels.map(label => label.textContent.trim())",
+        )
+
+    def stored(self):
+        return self.page.evaluate(f"() => window.localStorage.getItem('{STORAGE_KEY}')")
+
+
+@pytest.fixture
+def reader(browser, site):
+    reader = Reader(browser, site)
+    yield reader
+    reader.context.close()
+
+
+def typeset(reader: Reader) -> None:
+    reader.page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+    reader.page.evaluate("() => MathJax.startup.promise")
+
+
+def test_section_loads_only_from_the_site_and_typesets_math(reader, real_book):
+    reader.open(f"{PAGE}.html")
+    typeset(reader)
+    assert reader.external == [] and reader.failed == [] and reader.errors == []
+    math = real_book.page(PAGE).select(".math")
+    assert len(math) > 20
+    assert reader.page.locator("mjx-container").count() == len(math)
+    text = reader.page.locator("main").inner_text()
+    assert "\\(" not in text and "\\[" not in text and "$$" not in text
+    assert re.search(r"^2\.1 优化和深度学习", reader.page.locator("main h1:has(.section-number)").inner_text())
+
+
+def test_one_click_switches_every_listing_and_the_choice_follows_the_reader(reader):
+    reader.open(f"{PAGE}.html")
+    groups = len(reader.chosen())
+    assert groups == 7 and set(reader.chosen()) == {"PyTorch"}
+    reader.page.locator("label.sd-tab-label", has_text="NumPy").first.click()
+    assert reader.chosen() == ["NumPy"] * groups
+    visible = [img for img in reader.page.locator(".cell_output img").all() if img.is_visible()]
+    assert len(visible) == 5  # NumPy's five figures, and only them
+    numpy_figures = reader.page.locator("input:checked + label:text('NumPy') + .sd-tab-content img")
+    assert numpy_figures.count() == 5 and all(img.is_visible() for img in numpy_figures.all())
+    assert reader.stored() == "numpy"
+    reader.open("chapter_preliminaries/plotting.html")  # another page
+    assert set(reader.chosen()) == {"NumPy"}
+    assert reader.page.locator(".d2l-framework-torch").is_hidden()  # PyTorch-only prose
+    reader.page.reload()
+    assert set(reader.chosen()) == {"NumPy"}
+    assert reader.external == [] and reader.failed == [] and reader.errors == []
+
+
+def test_tabs_work_from_the_keyboard(reader):
+    reader.open(f"{PAGE}.html")
+    first = reader.page.locator(".sd-tab-set > input:checked").first
+    first.focus()  # the checked tab is in the focus order (Tab reaches it)
+    assert reader.page.evaluate("() => document.activeElement.tabIndex") >= 0
+    reader.page.keyboard.press("ArrowRight")
+    assert set(reader.chosen()) == {"NumPy"}
+    reader.page.keyboard.press("ArrowLeft")
+    assert set(reader.chosen()) == {"PyTorch"}
+    assert reader.stored() == "torch"
+
+
+def test_a_choice_this_page_lacks_keeps_the_page_usable_and_the_choice_intact(reader):
+    reader.context.add_init_script(f"window.localStorage.setItem('{STORAGE_KEY}', 'mxnet')")
+    reader.open(f"{PAGE}.html")
+    assert set(reader.chosen()) == {"PyTorch"}  # what the page has, first tab
+    assert len([img for img in reader.page.locator(".cell_output img").all() if img.is_visible()]) == 5
+    assert reader.stored() == "mxnet"  # not overwritten for pages that have MXNet code
+    assert reader.errors == []
+
+
+@pytest.mark.parametrize("query", ["鞍点", "梯度消失"])
+def test_chinese_search_finds_the_section(reader, query):
+    reader.open(f"search.html?q={query}")
+    results = reader.page.locator("#search-results ul.search li a")
+    results.first.wait_for(timeout=15000)
+    hits = {link.inner_text(): link.get_attribute("href") for link in results.all()}
+    assert any("optimization-intro.html" in href for href in hits.values()), hits
+    assert any(title.startswith("优化和深度学习") for title in hits), hits
+    assert reader.external == [] and reader.errors == []
+
+
+def test_notebook_link_downloads_the_chosen_frameworks_notebook(reader, tmp_path):
+    reader.open(f"{PAGE}.html")
+    reader.page.locator("label.sd-tab-label", has_text="NumPy").first.click()
+    chosen = reader.page.locator("a.d2l-notebook.d2l-chosen")
+    assert chosen.inner_text() == "NumPy"
+    with reader.page.expect_download() as download:
+        chosen.click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name == "optimization-intro.ipynb"
+    notebook = nbformat.read(saved, as_version=4)
+    nbformat.validate(notebook)
+    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    assert "from d2l import numpy as d2l" in code and "torch" not in code
+    figures = [
+        o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if "image/svg+xml" in o.get("data", {})
+    ]
+    assert len(figures) == 5
+    assert notebook.metadata.kernelspec.name == "python3"
+
+
+def test_figures_are_inline_svg_with_text_and_the_size_the_code_asks(reader):
+    reader.open(f"{PAGE}.html")
+    figures = [img for img in reader.page.locator(".cell_output img").all() if img.is_visible()]
+    assert len(figures) == 5
+    for image in figures:
+        assert image.get_attribute("src").endswith(".svg")
+        assert image.get_attribute("alt").startswith("图:") and "_images" not in image.get_attribute("alt")
+        natural = image.evaluate("img => [img.naturalWidth, img.getBoundingClientRect().width]")
+        assert natural[0] > 200 and abs(natural[0] - natural[1]) <= 1  # drawn at the size matplotlib set
+    # The first figure: d2l.plot draws at its default figsize=(3.5, 2.5) inches, 336 x 240 CSS px,
+    # plus the few pixels the inline backend's tight bounding box adds around the axes labels.
+    width, height = figures[0].evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert 336 <= width <= 366 and 240 <= height <= 260
+
+
+def test_copy_buttons_sit_on_code_not_on_outputs(reader):
+    reader.open(f"{PAGE}.html")
+    assert reader.page.locator(".cell_input .copybtn").count() > 0
+    assert reader.page.locator(".cell_output .copybtn").count() == 0
+
+
+def test_screenshots_of_the_section_in_each_framework(reader):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    reader.open(f"{PAGE}.html")
+    typeset(reader)
+    for label, name in (("PyTorch", "torch"), ("NumPy", "numpy")):
+        reader.page.locator("label.sd-tab-label", has_text=label).first.click()
+        reader.page.screenshot(path=str(SCREENSHOTS / f"optimization-intro-{name}.png"), full_page=True)
+        reader.page.screenshot(path=str(SCREENSHOTS / f"optimization-intro-{name}-top.png"))
+    for name in ("torch", "numpy"):
+        shot = SCREENSHOTS / f"optimization-intro-{name}.png"
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000

@@ -1,0 +1,87 @@
+"""The reader's site without a browser: notebooks, local math, and the third-party check."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+from conftest import build, write_book
+
+from d2lext.figures import alt_text, figure_texts
+from d2lext.notebooks import framework_prose
+
+
+def test_each_executed_page_has_a_notebook_per_framework_linked_under_its_title(basic_build):
+    for docname in ("lib", "chapter"):
+        page = basic_build.page(docname)
+        header = page.select_one("section > h1 + p.d2l-notebooks")
+        links = {a.get_text(): a["href"] for a in header.select("a.d2l-notebook")}
+        assert list(links) == ["NumPy", "PyTorch"]
+        for label, framework in (("NumPy", "numpy"), ("PyTorch", "torch")):
+            assert links[label] == f"notebooks/{framework}/{docname}.ipynb"
+            notebook = nbformat.read(basic_build.html / links[label], as_version=4)
+            nbformat.validate(notebook)
+            assert notebook.metadata.d2l.framework == framework
+    torch = nbformat.read(basic_build.html / "notebooks/torch/chapter.ipynb", as_version=4)
+    numpy = nbformat.read(basic_build.html / "notebooks/numpy/chapter.ipynb", as_version=4)
+    torch_code = "\n".join(c.source for c in torch.cells if c.cell_type == "code")
+    numpy_code = "\n".join(c.source for c in numpy.cells if c.cell_type == "code")
+    assert "import torch" in torch_code and "np.arange" not in torch_code
+    assert "np.arange" in numpy_code and "import torch" not in numpy_code
+    torch_prose = "\n".join(c.source for c in torch.cells if c.cell_type == "markdown")
+    numpy_prose = "\n".join(c.source for c in numpy.cells if c.cell_type == "markdown")
+    assert "Only PyTorch readers see this sentence." in torch_prose and "{framework}" not in torch_prose
+    assert "Only PyTorch readers see this sentence." not in numpy_prose
+    figures = [
+        o for c in torch.cells if c.cell_type == "code" for o in c.outputs if "image/svg+xml" in o.get("data", {})
+    ]
+    assert figures  # the outputs the build produced
+    lib = nbformat.read(basic_build.html / "notebooks/torch/lib.ipynb", as_version=4)
+    assert any("#@save" in c.source for c in lib.cells)  # markers tell readers what the package holds
+
+
+def test_pages_with_math_load_mathjax_from_the_site(basic_build):
+    page = basic_build.page("chapter")
+    assert page.select(".math")
+    scripts = [s["src"] for s in page.select("script[src]") if "mathjax" in s["src"].lower()]
+    assert scripts == [s for s in scripts if s.startswith("_static/mathjax/tex-mml-chtml.js")] and scripts
+    assert (basic_build.html / "_static/mathjax/tex-mml-chtml.js").stat().st_size > 500_000
+    assert (basic_build.html / "_static/mathjax/output/chtml/fonts/woff-v2").is_dir()
+    for html in basic_build.html.rglob("*.html"):
+        text = html.read_text()
+        assert not re.search(r"<script[^>]+src=\"(https?:)?//", text), html
+        assert not re.search(r"<link[^>]+rel=\"stylesheet\"[^>]+href=\"(https?:)?//", text), html
+
+
+def test_a_third_party_script_fails_the_build_naming_page_and_address(tmp_path):
+    root = write_book(
+        tmp_path,
+        "# Chapter\n\nText.\n",
+        conf_extra='html_js_files = ["https://cdn.example.com/track.js"]\n'
+        'html_css_files = ["https://fonts.example.com/font.css"]',
+    )
+    result = build(root)
+    assert result.returncode == 2
+    assert "pages must load nothing from other sites" in result.output
+    assert "chapter.html: loads the script https://cdn.example.com/track.js from another site" in result.output
+    assert "chapter.html: loads the stylesheet https://fonts.example.com/font.css from another site" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_framework_prose_keeps_its_own_and_drops_the_others():
+    from myst_parser.config.main import MdParserConfig
+
+    text = "Intro.\n\n:::{framework} torch\nFor torch.\n:::\n\n```{framework} numpy, torch\nFor both.\n```\n\nEnd.\n"
+    config = MdParserConfig(enable_extensions={"colon_fence"})
+    assert framework_prose(text, "torch", config) == "Intro.\n\nFor torch.\n\nFor both.\n\nEnd.\n"
+    assert framework_prose(text, "numpy", config) == "Intro.\n\n\nFor both.\n\nEnd.\n"
+
+
+def test_figure_text_lists_labels_not_tick_numbers():
+    svg = (
+        "<g><!-- $\\mathdefault{0.5}$ --><!-- −1.0 --><!-- x --><!-- f(x) --><!-- local minimum -->"
+        "<!-- x --><!-- 2 --></g>"
+    )
+    assert figure_texts(svg) == ["x", "f(x)", "local minimum"]
+    assert alt_text(svg, "zh_CN") == "图:x、f(x)、local minimum"
+    assert alt_text("<svg/>", "en") == "Figure: (no labels)"
