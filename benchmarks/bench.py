@@ -36,7 +36,7 @@ SECTIONS = 40
 
 PLAIN_CONF = """
 project = {project!r}
-extensions = ["myst_nb", "sphinx_design"{bibtex}]
+extensions = ["myst_nb", "sphinx_design"{bibtex}{site}]
 exclude_patterns = ["_build"]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 nb_execution_mode = "off"
@@ -58,7 +58,10 @@ def seed_book(root: Path) -> dict:
         "plain_conf": PLAIN_CONF.format(
             project="plain",
             bibtex=', "sphinxcontrib.bibtex"',
-            extra='bibtex_bibfiles = ["source/references.bib"]\nbibtex_reference_style = "author_year"',
+            # The same site as ours, without the extension: theme, copy buttons, Chinese search.
+            site=', "sphinx_copybutton"',
+            extra='bibtex_bibfiles = ["source/references.bib"]\nbibtex_reference_style = "author_year"\n'
+            'language = "zh_CN"\nhtml_theme = "sphinx_book_theme"',
         ),
     }
 
@@ -94,7 +97,7 @@ def large_book(root: Path) -> dict:
         "src": "source",
         "prose": (src / "section_07.md", "Prose of section 7."),
         "code": (src / "section_07.md", "x = torch.arange(10) * 7"),
-        "plain_conf": PLAIN_CONF.format(project="plain", bibtex="", extra=""),
+        "plain_conf": PLAIN_CONF.format(project="plain", bibtex="", site="", extra=""),
         "serial": True,
     }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -73,8 +74,19 @@ def use_local_mathjax(app: Sphinx, config) -> None:
     """Serve MathJax from the site unless conf.py chose another ``mathjax_path``."""
     if str(config.mathjax_path).startswith(SPHINX_MATHJAX):
         config.mathjax_path = vendor.MATHJAX_SCRIPT
-        config.html_static_path = [*config.html_static_path, str(vendor.static_dir())]
         config.mathjax3_config = config.mathjax3_config or {"tex": {"tags": "ams"}}
+
+
+def copy_mathjax(app: Sphinx) -> None:
+    """Put MathJax into ``_static`` when a page has math (once: its version is checked, not its 300 files)."""
+    if app.config.mathjax_path != vendor.MATHJAX_SCRIPT or not app.env.get_domain("math").has_equations():
+        return
+    target = Path(app.outdir) / "_static" / "mathjax"
+    stamp = target / "VERSION"
+    if stamp.is_file() and stamp.read_text() == (vendor.static_dir() / "mathjax" / "VERSION").read_text():
+        return
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(vendor.static_dir() / "mathjax", target)
 
 
 @stop_on_book_errors
@@ -165,10 +177,11 @@ def stylesheet_problems(path: Path) -> list[str]:
 
 
 @stop_on_book_errors
-def check_no_third_party(app: Sphinx, exception: Exception | None) -> None:
-    """Fail the build if a page written now would load a script or stylesheet from elsewhere."""
+def finish_site(app: Sphinx, exception: Exception | None) -> None:
+    """Copy MathJax, then fail the build if a page written now would load a script or stylesheet from elsewhere."""
     if exception is not None or app.builder.format != "html":
         return
+    copy_mathjax(app)
     outdir = Path(app.outdir)
     since = getattr(app, "d2l_write_started", 0.0)
     problems = []

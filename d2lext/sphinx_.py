@@ -419,5 +419,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", site.use_local_mathjax)
     app.connect("builder-inited", site.check_mathjax_installed)
     app.connect("doctree-resolved", site.link_notebooks)
-    app.connect("build-finished", site.check_no_third_party)
+    app.connect("build-finished", site.finish_site)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
