@@ -210,10 +210,18 @@ def test_figures_are_inline_svg_with_text_and_the_size_the_code_asks(reader):
     assert 336 <= width <= 366 and 240 <= height <= 260
 
 
-def test_copy_buttons_sit_on_code_not_on_outputs(reader):
+def test_copy_buttons_sit_on_code_not_on_outputs_and_copy_the_code(reader):
+    reader.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=reader.site.rstrip("/"))
     reader.open(f"{PAGE}.html")
     assert reader.page.locator(".cell_input .copybtn").count() > 0
     assert reader.page.locator(".cell_output .copybtn").count() == 0
+    # The listing that defines f and g (PyTorch tab, shown first).
+    listing = reader.page.locator(".cell_input:visible", has_text="def f(x)").first
+    listing.hover()
+    listing.locator(".copybtn").click()
+    copied = reader.page.evaluate("() => navigator.clipboard.readText()")
+    assert copied.strip() == listing.locator("pre").inner_text().strip()
+    assert copied.startswith("def f(x):") and "torch.cos" in copied and "#@save" not in copied
 
 
 def test_screenshots_of_the_section_in_each_framework(reader):
