@@ -253,10 +253,7 @@ def write_package(
     release: str,
 ) -> list[Path]:
     """Write the installable package under ``target``; returns the files whose content changed."""
-    try:
-        version = str(Version(release or "0"))
-    except InvalidVersion:
-        version = "0"
+    version = package_version(release)
     package = target / config.package_name
     pyproject = _PYPROJECT.format(
         name=config.package_name, version=version, description=json.dumps(f"Saved code of {title}")
@@ -276,14 +273,25 @@ def write_package(
     return [path for path, text in files.items() if _write(path, text)]
 
 
-def write_archive(target: Path, dist: Path) -> Path:
-    """A source archive of the package written under ``target`` (pip installs it), rewritten only when it changes.
+def package_version(release: str) -> str:
+    """The package's version: the book's ``release`` when it is a valid version, else "0"."""
+    try:
+        return str(Version(release or "0"))
+    except InvalidVersion:
+        return "0"
+
+
+def archive_path(dist: Path, config: BookConfig, release: str) -> Path:
+    return dist / f"{config.package_name}-{package_version(release)}.tar.gz"
+
+
+def write_archive(target: Path, dist: Path, config: BookConfig, release: str) -> Path:
+    """A source archive of the package written under ``target`` (pip installs it).
 
     Byte-identical for the same package: sorted members, no timestamps or owners.
     """
+    name, version = config.package_name, package_version(release)
     pyproject = (target / "pyproject.toml").read_text(encoding="utf8")
-    name = re.search(r'^name = "(.*)"', pyproject, re.MULTILINE).group(1)
-    version = re.search(r'^version = "(.*)"', pyproject, re.MULTILINE).group(1)
     top = f"{name}-{version}"
     files = {"pyproject.toml": pyproject.encode()}
     files["PKG-INFO"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
@@ -297,13 +305,13 @@ def write_archive(target: Path, dist: Path) -> Path:
                 info.size = len(files[member])
                 info.mode = 0o644
                 archive.addfile(info, io.BytesIO(files[member]))
-    archive_path = dist / f"{top}.tar.gz"
-    if not archive_path.exists() or archive_path.read_bytes() != buffer.getvalue():
+    path = archive_path(dist, config, release)
+    if not path.exists() or path.read_bytes() != buffer.getvalue():
         dist.mkdir(parents=True, exist_ok=True)
-        temporary = archive_path.with_suffix(".tmp")
+        temporary = path.with_suffix(".tmp")
         temporary.write_bytes(buffer.getvalue())
-        temporary.replace(archive_path)
-    return archive_path
+        temporary.replace(path)
+    return path
 
 
 def module_path(target: Path, config: BookConfig, framework: str) -> Path:

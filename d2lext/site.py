@@ -101,7 +101,7 @@ def check_mathjax_installed(app: Sphinx) -> None:
 
 def link_notebooks(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     """Write the page's per-framework notebooks and link them under its title."""
-    from .sphinx_ import PLAN, state_dir  # this build's plan
+    from .sphinx_ import PLAN, RUNS, state_dir  # this build's plan and runs
 
     if app.builder.format != "html" or not PLAN or docname not in PLAN[0].chapters:
         return
@@ -111,7 +111,9 @@ def link_notebooks(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     links = []
     for framework in plan.config.selected_frameworks:
         key = plan.keys.get((docname, framework.name))
-        result = cache.load(Run(chapter, framework), key) if key else None
+        result = RUNS.get((docname, framework.name))  # read this build; else written from the cache
+        if result is None and key:
+            result = cache.load(Run(chapter, framework), key)
         if result is None:  # no cells for it, or its run failed (KEEP_GOING)
             continue
         target = Path(app.outdir) / site_path(docname, framework.name)

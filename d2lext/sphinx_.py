@@ -70,6 +70,8 @@ class Plan:
 PLAN: list[Plan] = []
 ENGINE: list[Engine] = []
 PREPARED: dict[str, nbformat.NotebookNode] = {}
+#: This build's successful runs, by (docname, framework), for writing the per-framework notebooks.
+RUNS: dict[tuple[str, str], Result] = {}
 _reading: list[nbformat.NotebookNode] = []
 
 
@@ -182,7 +184,9 @@ def plan_build(app: Sphinx, env: BuildEnvironment) -> Plan:
     places = places_of(app, book)
     site.note_terms(heading.title for outline in book.outlines.values() for heading in outline.headings)
     rewritten = saved.write_package(package_root(app), config, blocks, places, app.config.project, app.config.release)
-    archive = saved.write_archive(package_root(app), build_root(app) / "dist")
+    archive = saved.archive_path(build_root(app) / "dist", config, app.config.release)
+    if rewritten or not archive.exists():
+        saved.write_archive(package_root(app), archive.parent, config, app.config.release)
     package_code = {
         framework.name: saved.module_source(framework.name, framework.label, blocks, "")
         for framework in config.selected_frameworks
@@ -321,6 +325,10 @@ def on_env_before_read_docs(app: Sphinx, env: BuildEnvironment, docnames: list[s
     for result in results:
         by_chapter.setdefault(result.run.chapter.docname, {})[result.run.framework.name] = result
     PREPARED.clear()
+    RUNS.clear()
+    for result in results:
+        if not result.failure:
+            RUNS[result.run.chapter.docname, result.run.framework.name] = result
     for docname, runs in by_chapter.items():
         chapter = plan.chapters[docname]
         PREPARED[str(chapter.path)] = merge(chapter, config, runs)
