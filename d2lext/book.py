@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses as dc
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 from myst_parser.config.main import MdParserConfig
@@ -61,7 +60,6 @@ def read_book(
     config: BookConfig,
     md_config: MdParserConfig,
     memo: Memo | None = None,
-    read: Callable[[Path], str] = lambda path: path.read_text(encoding="utf8"),
 ) -> Book:
     """Read the MyST documents among ``sources`` (docname -> path); others only take a place in the order.
 
@@ -75,7 +73,7 @@ def read_book(
         if path.suffix != ".md":
             return None
         if docname not in parsed:
-            text = read(path)
+            text = path.read_text(encoding="utf8")
             digest = hashlib.sha256(text.encode()).hexdigest()
             known = memo.get(docname)
             if known is None or known[0] != digest:

@@ -426,6 +426,7 @@ def setup(app: Sphinx) -> dict:
     app.add_search_language(site.ChineseSearch)
     app.connect("config-inited", site.use_local_mathjax)
     app.connect("builder-inited", site.check_mathjax_installed)
+    app.connect("builder-inited", site.note_build_start)
     app.connect("doctree-resolved", site.link_notebooks)
     app.connect("build-finished", site.finish_site)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
