@@ -4,6 +4,6 @@ __version__ = "0.1.0"
 
 
 def setup(app):
-    from .sphinx_ import setup as setup_sphinx
+    from .extension import setup as setup_extension
 
-    return {"version": __version__, **setup_sphinx(app)}
+    return {"version": __version__, **setup_extension(app)}

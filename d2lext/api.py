@@ -14,9 +14,12 @@ import os
 from pathlib import Path
 
 from docutils import nodes
+from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
-from .saved import Place, SavedBlock, module_path
+from .package import module_path
+from .saved import Place, SavedBlock
+from .state import book_build
 from .tabs import tab_item, tab_set
 
 
@@ -110,11 +113,10 @@ class ApiDirective(SphinxDirective):
     has_content = False
 
     def run(self) -> list[nodes.Node]:
-        from .sphinx_ import PLAN  # this build's plan: the saved blocks and where they are defined
-
-        if not PLAN:
+        build = book_build(self.env)
+        if build is None or build.plan is None:
             return []
-        plan = PLAN[0]
+        plan = build.plan
         here = Path(self.env.doc2path(self.env.docname)).parent
         archive = os.path.relpath(plan.archive, here)
         label = "下载:" if (self.config.language or "").startswith("zh") else "Download: "
@@ -135,3 +137,7 @@ class ApiDirective(SphinxDirective):
         if len(items) == 1:
             return [heading, items[0][1]]
         return [heading, tab_set([tab_item(framework, [body]) for framework, body in items], "api")]
+
+
+def setup_api(app: Sphinx) -> None:
+    app.add_directive("d2l-api", ApiDirective)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses as dc
 import hashlib
+import pickle
 from pathlib import Path
 
 from myst_parser.config.main import MdParserConfig
@@ -15,6 +16,7 @@ from myst_parser.config.main import MdParserConfig
 from . import saved
 from .cells import Chapter, read_chapter
 from .config import BookConfig
+from .files import write_atomic
 from .saved import Place, SavedBlock
 from .toc import Outline, outline, section_numbers, toc_order
 
@@ -97,3 +99,34 @@ def read_book(
             blocks.extend(found[2])
     outlines = {docname: found[0] for docname, found in parsed.items()}
     return Book(order, outlines, chapters, blocks, section_numbers(order, outline_of))
+
+
+#: Bump when what a memoised document holds changes.
+MEMO_FORMAT = 2
+
+
+class MemoFile:
+    """Documents parsed by earlier builds, kept in a file and reused while their text and the settings match.
+
+    Planning reads every document on every build (the package and the cache keys depend on all of
+    them); parsing is most of a no-op build's own cost, so unchanged documents are not parsed again.
+    """
+
+    def __init__(self, path: Path, settings: str):
+        self.path = path
+        self.settings = repr((MEMO_FORMAT, settings))
+        self.entries: Memo = {}
+        try:
+            with open(path, "rb") as stream:
+                stored = pickle.load(stream)
+            if stored.get("settings") == self.settings:
+                self.entries = stored["entries"]
+        except Exception:  # missing, from another version, damaged: parse again
+            pass
+        self.before = dict(self.entries)
+
+    def save(self, docnames: set[str]) -> None:
+        """Keep the entries of ``docnames`` (the documents that still exist); write only on change."""
+        self.entries = {name: entry for name, entry in self.entries.items() if name in docnames}
+        if self.entries != self.before:
+            write_atomic(self.path, pickle.dumps({"settings": self.settings, "entries": self.entries}))

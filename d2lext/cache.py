@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import nbformat
 
 from .cells import Chapter
 from .config import Framework
-from .execute import Result, Run
+from .files import write_atomic
+from .runs import Result, Run
 
 #: Bump when the entry format or what the key covers changes.
 FORMAT = 1
@@ -86,15 +85,7 @@ class Cache:
             "cells": [[result.execution_counts.get(c.index), result.outputs.get(c.index, [])] for c in cells],
         }
         target = self.path(run.chapter.docname, run.framework.name, key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf8") as stream:
-                json.dump(entry, stream)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        for old in target.parent.iterdir():
+        write_atomic(target, json.dumps(entry))
+        for old in target.parent.glob("*.json"):
             if old != target:
                 old.unlink(missing_ok=True)

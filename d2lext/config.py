@@ -1,10 +1,17 @@
-"""The extension's configuration: one typed place, validated with messages naming the option."""
+"""The extension's configuration, declared once.
+
+Each field of ``BookConfig`` is one ``conf.py`` option (``d2l_<field>``): its Sphinx default, when
+a change forces documents to be read again, what it means, and how its raw value is validated and
+converted. The Sphinx options are registered from these fields, and the values are validated
+once per build into one ``BookConfig`` that every stage reads.
+"""
 
 from __future__ import annotations
 
 import dataclasses as dc
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .errors import BookError
@@ -47,32 +54,12 @@ class Framework:
     """Importable modules the kernel must have; checked before any execution."""
 
 
-@dc.dataclass(frozen=True)
-class BookConfig:
-    """Everything the pipeline needs from ``conf.py``, validated."""
+PREFIX = "d2l_"
 
-    frameworks: dict[str, Framework]
-    """All configured frameworks, in the order tabs are shown."""
-    selected: tuple[str, ...]
-    """The frameworks this build executes and shows, in configured order."""
-    timeout: int = 600
-    """Seconds a single cell may run."""
-    jobs: int = 1
-    """How many kernels run at once."""
-    extra_tags: frozenset[str] = frozenset()
-    """Cell tags that are neither frameworks nor MyST-NB's own."""
-    package_name: str = "d2l"
-    keep_going: bool = False
-    """Build the site even when cells fail, showing the failures in the pages (for drafting)."""
 
-    @property
-    def selected_frameworks(self) -> list[Framework]:
-        return [self.frameworks[name] for name in self.selected]
-
-    @property
-    def multi(self) -> bool:
-        """Whether listings are shown as tabs (more than one framework selected)."""
-        return len(self.selected) > 1
+def option(sphinx_default: Any, parse: Callable[[Any, dict], Any], doc: str, rebuild: str = "env", **field) -> Any:
+    """A field that is also a ``conf.py`` option: ``parse(raw, fields_parsed_so_far)`` validates it."""
+    return dc.field(metadata={"default": sphinx_default, "parse": parse, "doc": doc, "rebuild": rebuild}, **field)
 
 
 def split_names(value: Any) -> list[str]:
@@ -85,77 +72,127 @@ def split_names(value: Any) -> list[str]:
 
 
 def _framework(name: str, spec: Any) -> Framework:
-    option = f"d2l_frameworks[{name!r}]"
+    option_name = f"d2l_frameworks[{name!r}]"
     if not isinstance(name, str) or not _NAME.match(name):
         raise BookError(f"d2l_frameworks: {name!r} is not a valid framework name (lowercase, e.g. 'torch')")
     if isinstance(spec, str):
         spec = {"label": spec}
     if not isinstance(spec, dict):
-        raise BookError(f"{option} must be a dict with 'label' (and optionally 'kernel', 'requires')")
+        raise BookError(f"{option_name} must be a dict with 'label' (and optionally 'kernel', 'requires')")
     unknown = set(spec) - {"label", "kernel", "requires"}
     if unknown:
-        raise BookError(f"{option} has unknown keys {sorted(unknown)}; allowed: label, kernel, requires")
+        raise BookError(f"{option_name} has unknown keys {sorted(unknown)}; allowed: label, kernel, requires")
     label = spec.get("label", name)
     kernel = spec.get("kernel", "python3")
     requires = spec.get("requires", [name])
     if not isinstance(label, str) or not isinstance(kernel, str):
-        raise BookError(f"{option}: 'label' and 'kernel' must be strings")
+        raise BookError(f"{option_name}: 'label' and 'kernel' must be strings")
     if isinstance(requires, str) or not all(isinstance(m, str) for m in requires):
-        raise BookError(f"{option}['requires'] must be a list of module names")
+        raise BookError(f"{option_name}['requires'] must be a list of module names")
     return Framework(name, label, kernel, tuple(requires))
 
 
-def load(config: Any) -> BookConfig:
-    """Build the validated configuration from a Sphinx ``Config``."""
-    raw = config.d2l_frameworks
+def _frameworks(raw: Any, parsed: dict) -> dict[str, Framework]:
     if not isinstance(raw, dict) or not raw:
         raise BookError("d2l_frameworks must be a non-empty dict: {'torch': {'label': 'PyTorch'}, ...}")
-    frameworks = {name: _framework(name, spec) for name, spec in raw.items()}
+    return {name: _framework(name, spec) for name, spec in raw.items()}
 
-    wanted = split_names(config.d2l_selected) or list(frameworks)
+
+def _selected(raw: Any, parsed: dict) -> tuple[str, ...]:
+    frameworks = parsed["frameworks"]
+    wanted = split_names(raw) or list(frameworks)
     unknown = [name for name in wanted if name not in frameworks]
     if unknown:
         raise BookError(
             f"unknown framework {', '.join(map(repr, unknown))} in FRAMEWORKS / d2l_selected; "
             f"configured in conf.py d2l_frameworks: {', '.join(frameworks)}"
         )
-    selected = tuple(name for name in frameworks if name in wanted)
+    return tuple(name for name in frameworks if name in wanted)
 
-    timeout = config.d2l_timeout
-    if not isinstance(timeout, int) or timeout <= 0:
-        raise BookError(f"d2l_timeout must be a positive number of seconds, not {timeout!r}")
-    jobs = config.d2l_jobs
-    if jobs in (None, "", 0, "0"):
-        jobs = os.cpu_count() or 1
+
+def _timeout(raw: Any, parsed: dict) -> int:
+    if not isinstance(raw, int) or isinstance(raw, bool) or raw <= 0:
+        raise BookError(f"d2l_timeout must be a positive number of seconds, not {raw!r}")
+    return raw
+
+
+def _jobs(raw: Any, parsed: dict) -> int:
+    jobs = (os.cpu_count() or 1) if raw in (None, "", 0, "0") else raw
     try:
         jobs = int(jobs)
     except (TypeError, ValueError):
-        raise BookError(f"d2l_jobs (JOBS) must be a positive whole number, not {jobs!r}") from None
+        raise BookError(f"d2l_jobs (JOBS) must be a positive whole number, not {raw!r}") from None
     if jobs <= 0:
-        raise BookError(f"d2l_jobs (JOBS) must be a positive whole number, not {jobs!r}")
+        raise BookError(f"d2l_jobs (JOBS) must be a positive whole number, not {raw!r}")
+    return jobs
 
-    keep_going = config.d2l_keep_going
-    if isinstance(keep_going, str):
-        keep_going = keep_going.strip().lower() not in ("", "0", "false", "no")
 
-    return BookConfig(
-        keep_going=bool(keep_going),
-        frameworks=frameworks,
-        selected=selected,
-        timeout=timeout,
-        jobs=jobs,
-        extra_tags=frozenset(split_names(config.d2l_extra_tags)),
-        package_name=config.d2l_package_name,
+def _tags(raw: Any, parsed: dict) -> frozenset[str]:
+    return frozenset(split_names(raw))
+
+
+def _package_name(raw: Any, parsed: dict) -> str:
+    if not isinstance(raw, str) or not raw.isidentifier():
+        raise BookError(f"d2l_package_name must be a Python package name, not {raw!r}")
+    return raw
+
+
+def _flag(raw: Any, parsed: dict) -> bool:
+    if isinstance(raw, str):
+        return raw.strip().lower() not in ("", "0", "false", "no")
+    return bool(raw)
+
+
+@dc.dataclass(frozen=True)
+class BookConfig:
+    """Everything the pipeline needs from ``conf.py``, validated."""
+
+    frameworks: dict[str, Framework] = option(
+        {"python": {"label": "Python", "requires": []}},
+        _frameworks,
+        "{name: {'label': ..., 'kernel': 'python3', 'requires': [modules]}}, in tab order",
+    )
+    """All configured frameworks, in the order tabs are shown."""
+    selected: tuple[str, ...] = option(
+        [], _selected, "the frameworks executed and shown (default: all); FRAMEWORKS= overrides"
+    )
+    """The frameworks this build executes and shows, in configured order."""
+    timeout: int = option(600, _timeout, "seconds one cell may run", default=600)
+    jobs: int = option(0, _jobs, "kernels at once (default: cores); JOBS= overrides", rebuild="", default=1)
+    extra_tags: frozenset[str] = option(
+        [], _tags, "cell tags that are neither frameworks nor MyST-NB's", default=frozenset()
+    )
+    package_name: str = option("d2l", _package_name, "the saved package's name", default="d2l")
+    keep_going: bool = option(
+        False, _flag, "build the site even when cells fail (failures shown in the pages)", rebuild="", default=False
     )
 
+    @property
+    def selected_frameworks(self) -> list[Framework]:
+        return [self.frameworks[name] for name in self.selected]
 
-#: Sphinx config values: name -> (default, rebuild).
-CONFIG_VALUES: dict[str, tuple[Any, str]] = {
-    "d2l_frameworks": ({"python": {"label": "Python", "requires": []}}, "env"),
-    "d2l_selected": ([], "env"),
-    "d2l_timeout": (600, "env"),
-    "d2l_jobs": (0, ""),
-    "d2l_extra_tags": ([], "env"),
-    "d2l_package_name": ("d2l", "env"),
-    "d2l_keep_going": (False, ""),
-}
+    @property
+    def multi(self) -> bool:
+        """Whether listings are shown as tabs (more than one framework selected)."""
+        return len(self.selected) > 1
+
+
+def options() -> list[tuple[str, Any, str, str]]:
+    """``(name, Sphinx default, rebuild, documentation)`` of every option, to register them."""
+    return [
+        (PREFIX + field.name, field.metadata["default"], field.metadata["rebuild"], field.metadata["doc"])
+        for field in dc.fields(BookConfig)
+    ]
+
+
+def defaults() -> dict[str, Any]:
+    """Every option's default, by its ``conf.py`` name."""
+    return {name: default for name, default, _, _ in options()}
+
+
+def load(config: Any) -> BookConfig:
+    """The validated configuration from anything holding the options as attributes (Sphinx's ``Config``)."""
+    parsed: dict[str, Any] = {}
+    for field in dc.fields(BookConfig):
+        parsed[field.name] = field.metadata["parse"](getattr(config, PREFIX + field.name), parsed)
+    return BookConfig(**parsed)

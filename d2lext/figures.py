@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from docutils import nodes
+from sphinx.application import Sphinx
 from sphinx.transforms import SphinxTransform
 
 _COMMENT = re.compile(r"<!-- (.*?) -->")
@@ -62,3 +63,7 @@ def _ancestors(node: nodes.Node):
         if isinstance(node, nodes.Element):
             yield node
         node = node.parent
+
+
+def setup_figures(app: Sphinx) -> None:
+    app.add_transform(FigureText)

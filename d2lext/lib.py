@@ -18,16 +18,17 @@ from types import SimpleNamespace
 
 from myst_parser.config.main import MdParserConfig
 
-from . import saved
 from .book import read_book
-from .config import CONFIG_VALUES
+from .config import defaults
 from .config import load as load_config
 from .errors import BookError
+from .package import write_package
+from .package_check import package_report
 
 
 def book_config(conf_dir: Path) -> SimpleNamespace:
     """conf.py's values, with the extension's defaults for what it does not set."""
-    values = {name: default for name, (default, _) in CONFIG_VALUES.items()}
+    values = defaults()
     values.update(
         {
             "project": "book",
@@ -62,8 +63,8 @@ def write(conf_dir: Path, source: Path, build: Path) -> tuple[Path, list[str]]:
     book = read_book(conf.root_doc, docs, config, md_config)
     target = build / config.package_name
     places = book.places(conf.html_baseurl, conf.html_file_suffix or ".html")
-    saved.write_package(target, config, book.blocks, places, conf.project, conf.release)
-    return target, saved.package_report(config, book.blocks)
+    write_package(target, config, book.blocks, places, conf.project, conf.release)
+    return target, [str(problem) for problem in package_report(config, book.blocks)]
 
 
 def main(argv: list[str] | None = None) -> int:

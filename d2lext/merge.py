@@ -17,7 +17,7 @@ import nbformat
 
 from .cells import Chapter
 from .config import BookConfig
-from .execute import Result
+from .runs import Result
 from .saved import strip_markers
 
 METADATA_KEY = "d2l"

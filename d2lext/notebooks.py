@@ -17,7 +17,7 @@ from myst_parser.parsers.mdit import create_md_parser
 
 from .cells import Chapter
 from .config import Framework, split_names
-from .execute import Result
+from .runs import Result
 
 #: Where a page's notebooks go in the site: ``notebooks/<framework>/<docname>.ipynb``.
 FOLDER = "notebooks"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from docutils import nodes
+from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
 from .cells import display_path
-from .config import load as load_config
 from .config import split_names
-from .errors import BookError, stop_on_book_errors
+from .messages import note_reading_error
+from .state import book_build
 
 
 class FrameworkDirective(SphinxDirective):
@@ -22,17 +23,21 @@ class FrameworkDirective(SphinxDirective):
     final_argument_whitespace = True
     has_content = True
 
-    @stop_on_book_errors
     def run(self) -> list[nodes.Node]:
-        config = load_config(self.config)
+        build = book_build(self.env)
+        if build is None:
+            return []
+        config = build.config
         names = split_names(self.arguments[0])
         unknown = [name for name in names if name not in config.frameworks]
         if unknown:
             where = f"{display_path(self.env.doc2path(self.env.docname))}:{self.lineno}"
-            raise BookError(
+            note_reading_error(
+                self.env,
                 f"{where}: unknown framework {', '.join(map(repr, unknown))} in the framework directive; "
-                f"known frameworks: {', '.join(config.frameworks)}"
+                f"known frameworks: {', '.join(config.frameworks)}",
             )
+            return []
         shown = [name for name in config.selected if name in names]
         if not shown:
             return []
@@ -44,3 +49,7 @@ class FrameworkDirective(SphinxDirective):
         block += nodes.paragraph("", labels, classes=["d2l-framework-label"])
         block.extend(content)
         return [block]
+
+
+def setup_prose(app: Sphinx) -> None:
+    app.add_directive("framework", FrameworkDirective)

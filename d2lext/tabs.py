@@ -8,12 +8,13 @@ listing with tabbed outputs.
 from __future__ import annotations
 
 from docutils import nodes
+from sphinx.application import Sphinx
 from sphinx.transforms import SphinxTransform
 from sphinx_design.shared import create_component
 
 from .config import BookConfig, Framework
-from .config import load as load_config
 from .merge import METADATA_KEY
+from .state import book_build
 
 #: The sphinx-design sync group of every framework tab: choosing a framework switches all of them.
 SYNC_GROUP = "framework"
@@ -94,9 +95,10 @@ class FrameworkTabs(SphinxTransform):
     default_priority = 800
 
     def apply(self, **kwargs) -> None:
-        config = load_config(self.config)
-        if not config.multi:
+        build = book_build(self.env)
+        if build is None or not build.config.multi:
             return
+        config = build.config
         parents = []
         for node in self.document.findall(nodes.container):
             if marks_of(node) and node.parent not in parents:
@@ -114,3 +116,7 @@ class FrameworkTabs(SphinxTransform):
                     regrouped.extend(members)
             parent.clear()
             parent.extend(regrouped)
+
+
+def setup_tabs(app: Sphinx) -> None:
+    app.add_transform(FrameworkTabs)

@@ -4,12 +4,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from d2lext.config import CONFIG_VALUES, load, split_names
+from d2lext.config import defaults, load, split_names
 from d2lext.errors import BookError
 
 
 def conf(**overrides):
-    values = {name: default for name, (default, _) in CONFIG_VALUES.items()}
+    values = defaults()
     values["d2l_frameworks"] = {"torch": {"label": "PyTorch"}, "numpy": "NumPy"}
     values.update(overrides)
     return SimpleNamespace(**values)

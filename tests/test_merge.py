@@ -6,8 +6,8 @@ import nbformat
 
 from d2lext.cells import read_chapter
 from d2lext.config import BookConfig, Framework
-from d2lext.execute import Result, Run
 from d2lext.merge import merge
+from d2lext.runs import Result, Run
 
 FRAMEWORKS = {name: Framework(name, name.title()) for name in ("torch", "numpy", "mxnet")}
 TEXT = (

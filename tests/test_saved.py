@@ -8,16 +8,9 @@ import pytest
 
 from d2lext.config import BookConfig, Framework
 from d2lext.errors import BookError
-from d2lext.saved import (
-    Place,
-    SavedBlock,
-    marker_lines,
-    module_source,
-    package_report,
-    saved_ranges,
-    strip_markers,
-    with_provenance,
-)
+from d2lext.package import module_source, with_provenance
+from d2lext.package_check import package_report
+from d2lext.saved import Place, SavedBlock, marker_lines, saved_ranges, strip_markers
 
 
 def where(line: int) -> str:
@@ -143,7 +136,7 @@ REPORT_CONFIG = BookConfig(frameworks={n: Framework(n, n) for n in ("torch", "nu
 
 
 def report_for(*blocks):
-    return package_report(REPORT_CONFIG, list(blocks))
+    return [str(problem) for problem in package_report(REPORT_CONFIG, list(blocks))]
 
 
 def test_report_is_empty_for_a_consistent_package():

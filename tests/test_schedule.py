@@ -6,7 +6,8 @@ from pathlib import Path
 
 from d2lext.cells import Chapter
 from d2lext.config import Framework
-from d2lext.execute import Costs, Result, Run, next_run
+from d2lext.runs import Result, Run
+from d2lext.schedule import Costs, next_run
 
 TORCH, NUMPY = Framework("torch", "PyTorch"), Framework("numpy", "NumPy")
 

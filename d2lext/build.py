@@ -1,0 +1,256 @@
+"""One build of the book, free of Sphinx: its configuration, plan, kernels, results and merged notebooks.
+
+The Sphinx layer creates one ``BookBuild`` per build and calls, in order:
+
+    warm()          on a cold build, start kernels while Sphinx is still loading
+    make_plan()     read the book, write the package, key every run
+    outdated()      documents to read again because their runs are not cached
+    execute()       load cached runs, execute the missing ones, merge each chapter's runs
+    merged_notebook(), result()   what the parser and the notebook downloads use
+    close()         stop the kernels
+"""
+
+from __future__ import annotations
+
+import dataclasses as dc
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+import nbformat
+from myst_parser.config.main import MdParserConfig
+
+from .book import MemoFile, read_book
+from .cache import Cache
+from .config import BookConfig
+from .engine import Engine
+from .environment import kernel_env, missing_requirement
+from .errors import BookError, ExecutionFailed
+from .merge import merge
+from .package import archive_path, write_archive, write_package
+from .package_check import package_report
+from .plan import Plan, documents_to_read, due_runs, run_keys
+from .report import Progress
+from .runs import Result, Run
+
+
+class Log(Protocol):
+    """Where the build reports; the Sphinx layer passes Sphinx's logger."""
+
+    def info(self, message: str) -> None: ...
+
+    def warning(self, message: str, *, subtype: str, docname: str | None = None, line: int | None = None) -> None: ...
+
+
+@dc.dataclass(frozen=True)
+class Site:
+    """What the build needs to know of the site it is part of."""
+
+    project: str = "book"
+    release: str = "0"
+    baseurl: str = ""
+    """``html_baseurl``: addresses in the package's docstrings are absolute under it."""
+    suffix: str = ".html"
+
+
+def failure_outcome(results: Iterable[Result], keep_going: bool) -> tuple[str | None, list[str]]:
+    """What failed runs do to the build: ``(error, warnings)``.
+
+    Without ``keep_going`` the failures are one error (the build stops after every run finished);
+    with it, each failure is a warning and its page shows it.
+    """
+    failures = [result.failure.message() for result in results if result.failure]
+    if not failures:
+        return None, []
+    if not keep_going:
+        return "\n".join(failures), []
+    return None, [f"execution failed (shown in the page, KEEP_GOING): {failure}" for failure in failures]
+
+
+class BookBuild:
+    """Everything one build of the book owns, with plain methods for each stage."""
+
+    def __init__(self, config: BookConfig, root: Path, source: Path, site: Site, log: Log):
+        self.config = config
+        self.root = root
+        """The build directory (``_build``): the package, the cache and the report live here."""
+        self.source = source
+        self.site = site
+        self.log = log
+        self.plan: Plan | None = None
+        self.cache = Cache(self.state_dir)
+        self.results: dict[tuple[str, str], Result] = {}
+        """This build's successful runs, by (docname, framework)."""
+        self.merged: dict[str, nbformat.NotebookNode] = {}
+        """Each read chapter's merged notebook, by source path."""
+        self._engine: Engine | None = None
+
+    @property
+    def package_root(self) -> Path:
+        """Folder holding the installable package (``pyproject.toml`` and ``d2l/``)."""
+        return self.root / self.config.package_name
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / ".d2l-cache"
+
+    @property
+    def report_path(self) -> Path:
+        return self.root / "d2l-report.json"
+
+    # ------------------------------------------------------------------ kernels
+
+    def engine(self) -> Engine:
+        """This build's kernels (created on first use, closed by ``close``)."""
+        if self._engine is None:
+            env = kernel_env(self.package_root, self.state_dir)
+            roots = tuple(os.path.join(str(path), "") for path in (self.package_root, self.source))  # "dir/"
+            self._engine = Engine(self.config.jobs, env, self.state_dir / "logs", roots)
+        return self._engine
+
+    def warm(self) -> None:
+        """On a cold build (no execution cache yet), start kernels and import their frameworks now,
+        while Sphinx is still loading; execution then finds them ready. Warm builds start none."""
+        if self.state_dir.exists() or not _has_code(self.source):
+            return
+        self.package_root.mkdir(parents=True, exist_ok=True)  # on the kernels' path from their start
+        self.engine().warm(self.config.selected_frameworks, self.source)
+
+    def close(self) -> None:
+        """At the end of the build, or after an error or Ctrl-C: no kernel outlives the build."""
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.interrupt()
+
+    # ------------------------------------------------------------------ planning
+
+    def make_plan(self, root_doc: str, sources: dict[str, Path], md_config: MdParserConfig) -> Plan:
+        """Read the book (unchanged documents from the memo), write the package, key every run."""
+        config = self.config
+        settings = repr((sorted(config.frameworks), sorted(config.extra_tags), md_config, Path.cwd(), self.source))
+        memo = MemoFile(self.state_dir / "chapters.pickle", settings)
+        book = read_book(root_doc, sources, config, md_config, memo.entries)
+        memo.save(set(sources))
+        for problem in package_report(config, book.blocks):
+            self.log.warning(
+                f"saved package: {problem.text}",
+                subtype="package",
+                docname=problem.block.docname,
+                line=problem.block.line,
+            )
+        places = book.places(self.site.baseurl, self.site.suffix)
+        rewritten = write_package(self.package_root, config, book.blocks, places, self.site.project, self.site.release)
+        archive = archive_path(self.root / "dist", config, self.site.release)
+        if rewritten or not archive.exists():
+            write_archive(self.package_root, archive.parent, config, self.site.release)
+        self.plan = Plan(config, book, run_keys(book, config), places, self.package_root, rewritten, archive)
+        return self.plan
+
+    def outdated(self, dependencies: dict[str, Iterable[str]], found: Iterable[str]) -> set[str]:
+        """Documents to read again: runs not cached, or showing a package file this build rewrote."""
+        return documents_to_read(self.plan, self.cache.has, dependencies, found)
+
+    def section_titles(self) -> list[str]:
+        """Every section title of the book (the search index keeps Chinese ones as words)."""
+        return [heading.title for outline in self.plan.book.outlines.values() for heading in outline.headings]
+
+    # ------------------------------------------------------------------ executing
+
+    def execute(self, docnames: Iterable[str]) -> None:
+        """Load the cached runs of the documents being read, execute the missing ones (all at once,
+        on one pool of kernels), then merge each chapter's runs into the notebook MyST-NB renders."""
+        plan, config = self.plan, self.config
+        due = due_runs(plan, docnames)
+        progress = Progress(len(due), self.log.info)
+        results: list[Result] = []
+        missing: list[Run] = []
+        for run in due:
+            cached = self.cache.load(run, plan.keys[run.chapter.docname, run.framework.name])
+            if cached is None:
+                missing.append(run)
+            else:
+                progress(cached)
+                results.append(cached)
+
+        for framework in {run.framework for run in missing}:
+            problem = missing_requirement(framework)
+            if problem:
+                raise BookError(problem)
+
+        def finished(result: Result) -> None:
+            if not result.failure:  # stored at once: an interrupted build keeps what finished
+                self.cache.store(result, plan.keys[result.run.chapter.docname, result.run.framework.name])
+            progress(result)
+
+        waited = 0.0
+        if missing:
+            self.log.info(f"executing {len(missing)} runs on {min(config.jobs, len(missing))} kernels at once")
+            engine = self.engine()
+            results += engine.execute(missing, timeout=self.timeout_of, report=finished)
+            waited = engine.warm_up_wait
+        progress.summary(self.report_path, plan.keys, waited)
+
+        error, warnings = failure_outcome(results, config.keep_going)
+        if error:
+            raise ExecutionFailed(error)
+        for warning in warnings:
+            self.log.warning(warning, subtype="execution")
+
+        by_chapter: dict[str, dict[str, Result]] = {}
+        for result in results:
+            by_chapter.setdefault(result.run.chapter.docname, {})[result.run.framework.name] = result
+            if not result.failure:
+                self.results[result.run.chapter.docname, result.run.framework.name] = result
+        chapters = plan.chapters
+        for docname, runs in by_chapter.items():
+            chapter = chapters[docname]
+            self.merged[str(chapter.path)] = merge(chapter, config, runs)
+
+    def timeout_of(self, run: Run) -> tuple[int, str]:
+        """Seconds a cell of ``run`` may take, and where that limit is set."""
+        if run.chapter.timeout:
+            return run.chapter.timeout, "d2l.timeout in the document's front matter"
+        return self.config.timeout, "d2l_timeout in conf.py"
+
+    # ------------------------------------------------------------------ results
+
+    def merged_notebook(self, path: str) -> nbformat.NotebookNode | None:
+        """The merged notebook of the chapter at ``path``, if this build prepared one."""
+        return self.merged.get(path)
+
+    def result(self, docname: str, framework: str) -> Result | None:
+        """A chapter's successful run in one framework: read in this build, else from the cache."""
+        found = self.results.get((docname, framework))
+        key = self.plan.keys.get((docname, framework)) if self.plan else None
+        if found is None and key:
+            found = self.cache.load(Run(self.plan.chapters[docname], self.config.frameworks[framework]), key)
+        return found
+
+    def numbering_differences(self, site_numbers: dict[str, list[tuple[int, ...]]]) -> list[tuple[str, str]]:
+        """``(docname, message)`` for each document saving code whose section numbers (computed before
+        reading, for the package) differ from the site's."""
+        book = self.plan.book
+        found = []
+        for docname in sorted({block.docname for block in book.blocks}):
+            ours = [number for _, number in sorted(book.numbers.get(docname, {}).items())]
+            theirs = site_numbers.get(docname, [])
+            if ours != theirs:
+                shown = ", ".join(".".join(map(str, n)) for n in theirs) or "none"
+                mine = ", ".join(".".join(map(str, n)) for n in ours) or "none"
+                found.append(
+                    (
+                        docname,
+                        f"the saved package numbers its sections {mine}, the site {shown}; "
+                        f"please report this with the book's toctrees",
+                    )
+                )
+        return found
+
+
+def _has_code(source: Path) -> bool:
+    """Whether any Markdown source has a code cell (a book of prose needs no kernel)."""
+    for path in source.rglob("*.md"):
+        if "_build" not in path.parts and "{code-cell}" in path.read_text(encoding="utf8", errors="replace"):
+            return True
+    return False

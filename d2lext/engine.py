@@ -1,0 +1,140 @@
+"""The engine: a build's kernel workers, driven from an event loop in a thread of their own."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .config import Framework
+from .kernel import Worker
+from .runs import Result, Run
+from .schedule import Costs, next_run
+
+
+class Engine:
+    """The kernels of one build, driven from an event loop in a thread of their own.
+
+    Workers (one kernel each) live as long as the engine, so kernels can be started and their
+    framework imported while Sphinx is still loading (``warm``), and reused by ``execute``.
+    Running the loop outside the main thread also means Ctrl-C reaches the main thread as
+    KeyboardInterrupt (nbclient installs signal handlers only in the main thread): the runs are
+    then cancelled, the kernels shut down, and the interrupt re-raised.
+    """
+
+    def __init__(self, jobs: int, env: dict[str, str], log_dir: Path, module_roots: tuple[str, ...] = ()):
+        self.jobs = jobs
+        self.workers = [Worker(n, env, log_dir, module_roots) for n in range(jobs)]
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="d2l-kernels", daemon=True)
+        self._thread.start()
+        self._warming: concurrent.futures.Future | None = None
+        self.warm_up_wait = 0.0
+        """Seconds ``execute`` waited for kernels started by ``warm`` to be ready."""
+        self.costs = Costs()
+
+    def warm(self, frameworks: list[Framework], folder: Path) -> None:
+        """Start a kernel per framework (at most one per worker) without waiting for it."""
+
+        async def start(worker: Worker, framework: Framework) -> None:
+            started = time.perf_counter()
+            await worker.warm(framework, folder)
+            self.costs.starts[framework.name].append(time.perf_counter() - started)
+
+        async def start_all() -> None:
+            pairs = zip(self.workers, frameworks, strict=False)
+            await asyncio.gather(*(start(worker, fw) for worker, fw in pairs), return_exceptions=True)
+
+        self._warming = asyncio.run_coroutine_threadsafe(start_all(), self.loop)
+
+    def _wait(self, future: concurrent.futures.Future):
+        try:
+            while True:
+                try:
+                    return future.result(timeout=0.1)
+                except concurrent.futures.TimeoutError:
+                    continue
+        except KeyboardInterrupt:
+            self.interrupt()
+            raise
+
+    def interrupt(self) -> None:
+        """Cancel every run (their kernels shut down as they unwind), then close."""
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(self.loop)])
+        self.close()
+
+    def start(
+        self,
+        runs: list[Run],
+        *,
+        timeout: Callable[[Run], tuple[int, str]],
+        report: Callable[[Result], None] = lambda result: None,
+    ) -> concurrent.futures.Future:
+        """Start executing all runs on the workers; the future gives results in the order of ``runs``.
+
+        A worker reuses its kernel for the next run of the same framework (imports are paid once
+        per worker, as in a plain script), resetting it first (see ``PROLOGUE``). ``report`` is
+        called as each run finishes, from the engine's thread.
+        """
+        return asyncio.run_coroutine_threadsafe(self._execute(runs, timeout, report), self.loop)
+
+    def wait(self, future: concurrent.futures.Future):
+        """The future's result; Ctrl-C meanwhile cancels the runs and shuts the kernels down."""
+        return self._wait(future)
+
+    def execute(self, runs: list[Run], **options) -> list[Result]:
+        """``start`` and wait for the results."""
+        return self.wait(self.start(runs, **options)) if runs else []
+
+    async def _execute(self, runs, timeout, report) -> list[Result]:
+        if self._warming is not None:
+            waiting = time.perf_counter()
+            await asyncio.wrap_future(self._warming)
+            self.warm_up_wait = time.perf_counter() - waiting
+            self._warming = None
+        workers = self.workers[: min(self.jobs, len(runs))]
+        for idle in self.workers[len(workers) :]:
+            await idle.shutdown()
+        pending = list(runs)
+        results: dict[int, Result] = {}
+        costs = self.costs
+
+        def take(worker: Worker) -> Run | None:
+            others = [w.framework for w in workers if w is not worker]
+            run = next_run(pending, worker.framework, others, costs)
+            if run is not None:
+                pending.remove(run)
+            return run
+
+        async def work(worker: Worker) -> None:
+            try:
+                while (run := take(worker)) is not None:
+                    worker.framework = worker.framework or run.framework.name  # claim it before starting
+                    result = await worker.run(run, timeout(run))
+                    costs.record(result)
+                    results[id(run)] = result
+                    report(result)
+            finally:
+                await worker.shutdown()
+
+        await asyncio.gather(*(work(worker) for worker in workers))
+        return [results[id(run)] for run in runs]
+
+    def close(self) -> None:
+        """Shut every kernel down and stop the loop (safe to call more than once)."""
+        if not self.loop.is_running():
+            return
+
+        async def stop() -> None:
+            await asyncio.gather(*(worker.shutdown() for worker in self.workers), return_exceptions=True)
+
+        try:
+            asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=30)
+        except Exception:  # closing on the way out: nothing more to do
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)

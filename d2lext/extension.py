@@ -1,0 +1,152 @@
+"""The Sphinx wiring: options, the build object, its events, the parser, and each component's setup.
+
+env-get-outdated      plan: read the book, write the package, key every run; chapters whose
+                      runs are not cached are read again
+env-before-read-docs  execute the missing runs, merge each chapter's runs into one notebook
+parse (BookParser)    hand MyST-NB the chapter's merged notebook
+transforms            framework tabs (tabs.py), figure text (figures.py)
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from pathlib import Path
+
+import nbformat
+from docutils import nodes
+from myst_nb.sphinx_ import Parser as MystNbParser
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+from sphinx.util.fileutil import copy_asset_file
+
+from . import config as options
+from .api import setup_api
+from .build import BookBuild, Site
+from .errors import BookError
+from .figures import setup_figures
+from .mathjax import setup_mathjax
+from .messages import SphinxLog, setup_messages, stop_on_book_errors
+from .notebook_links import setup_notebook_links
+from .offline import setup_offline
+from .prose import setup_prose
+from .search import setup_search
+from .state import attach, book_build
+from .tabs import setup_tabs
+
+STATIC = Path(__file__).parent / "static"
+
+
+def start_build(app: Sphinx) -> BookBuild | None:
+    """This build's object, its kernels warming on a cold build; ``None`` if the options are invalid."""
+    try:
+        config = options.load(app.config)
+    except BookError:
+        return None  # reported at config-inited
+    conf = app.config
+    site = Site(conf.project, conf.release, conf.html_baseurl, conf.html_file_suffix or ".html")
+    build = BookBuild(config, Path(app.doctreedir).parent, Path(app.srcdir), site, SphinxLog())
+    build.warm()
+    return build
+
+
+@stop_on_book_errors
+def check_options(build: BookBuild | None, app: Sphinx, config) -> None:
+    if build is None:
+        options.load(config)  # raises the error that stopped start_build
+
+
+def attach_build(build: BookBuild | None, app: Sphinx) -> None:
+    attach(app.env, build)
+
+
+@stop_on_book_errors
+def plan(app: Sphinx, env: BuildEnvironment, added, changed, removed) -> list[str]:
+    build = book_build(env)
+    sources = {docname: Path(env.doc2path(docname)) for docname in env.found_docs}
+    build.make_plan(env.config.root_doc, sources, env.myst_config)
+    return sorted(build.outdated(env.dependencies, env.found_docs) - set(added) - set(changed))
+
+
+@stop_on_book_errors
+def execute(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
+    book_build(env).execute(docnames)
+
+
+def check_numbers(app: Sphinx, env: BuildEnvironment) -> None:
+    """Warn if the package's section numbers (computed before reading) differ from the site's."""
+    build = book_build(env)
+    if build is None or build.plan is None:
+        return
+    site_numbers = {}
+    for docname, toc in env.tocs.items():
+        numbers = env.toc_secnumbers.get(docname, {})
+        found = (numbers.get(reference.get("anchorname", "")) for reference in toc.findall(nodes.reference))
+        site_numbers[docname] = [tuple(number) for number in found if number]
+    for docname, message in build.numbering_differences(site_numbers):
+        SphinxLog().warning(message, subtype="numbering", docname=docname)
+
+
+def finish(app: Sphinx, exception: Exception | None) -> None:
+    """Stop the kernels; copy our script and stylesheet into ``_static`` (not via html_static_path:
+    changing a config value at build time makes every rebuild see a changed configuration)."""
+    build = book_build(app.env)
+    if build is not None:
+        build.close()
+    if exception is None and app.builder.format == "html":
+        for asset in STATIC.iterdir():
+            copy_asset_file(asset, Path(app.outdir) / "_static")
+
+
+def read_merged(text: str, notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """MyST-NB reader for a chapter: its merged, executed notebook (the text was read while planning)."""
+    return copy.deepcopy(notebook)
+
+
+class BookParser(MystNbParser):
+    """MyST-NB's parser, fed the merged, executed notebook for the book's chapters."""
+
+    def parse(self, inputstring: str, document) -> None:
+        env: BuildEnvironment = document.settings.env
+        build = book_build(env)
+        path = str(env.doc2path(env.docname))
+        merged = build.merged_notebook(path) if build is not None else None
+        if merged is None:
+            return super().parse(inputstring, document)
+        original = env.mystnb_config
+        reader = (f"{__name__}.read_merged", {"notebook": merged}, False)
+        env.mystnb_config = original.copy(
+            execution_mode="off", custom_formats={**original.custom_formats, path: reader}
+        )
+        try:
+            super().parse(inputstring, document)
+        finally:
+            env.mystnb_config = original
+
+
+def setup(app: Sphinx) -> dict:
+    for name, default, rebuild, doc in options.options():
+        app.add_config_value(name, default, rebuild, description=doc)
+    build = start_build(app)  # before loading MyST-NB and the rest: that second is the head start
+    app.connect("config-inited", functools.partial(check_options, build))
+    app.connect("builder-inited", functools.partial(attach_build, build))
+    app.setup_extension("sphinx.ext.mathjax")
+    app.setup_extension("myst_nb")
+    app.setup_extension("sphinx_design")
+    app.add_source_parser(BookParser, override=True)
+    app.connect("env-get-outdated", plan)
+    app.connect("env-before-read-docs", execute)
+    app.connect("env-check-consistency", check_numbers)
+    app.connect("build-finished", finish)
+    setup_messages(app)
+    setup_tabs(app)
+    setup_prose(app)
+    setup_api(app)
+    setup_figures(app)
+    setup_notebook_links(app)
+    setup_mathjax(app)
+    setup_search(app)
+    setup_offline(app)
+    app.add_js_file("d2l.js")
+    app.add_css_file("d2l.css")
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,229 @@
+"""A kernel worker: runs chapters one after another in one Jupyter kernel, and says why a run failed.
+
+The kernel is kept for the next chapter of the same framework and reset before each one by
+``prologue.py``. nbclient executes the cells; its errors become a ``Failure`` naming the source
+line, the framework and the cause.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+from .cells import Cell
+from .config import Framework
+from .runs import Failure, Result, Run, run_notebook
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_CELL_LINE = re.compile(r"Cell In\[\d*\], line (\d+)")
+
+#: Kernel options: inline figures as SVG (sharp at any zoom, and reproducible).
+#: No IPython history: nothing reads it, and parallel kernels would share one SQLite file.
+KERNEL_ARGUMENTS = ["--InlineBackend.figure_formats=svg", "--HistoryManager.enabled=False"]
+#: The reset sent before every chapter (a real Python file, checked like the rest of the code).
+PROLOGUE = (Path(__file__).parent / "prologue.py").read_text(encoding="utf8")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+class Worker:
+    """Runs chapters one after another in one kernel, kept while the framework stays the same."""
+
+    def __init__(self, number: int, env: dict[str, str], log_dir: Path, module_roots: tuple[str, ...]):
+        self.number = number
+        self.env = env
+        self.log_dir = log_dir
+        self.module_roots = module_roots
+        self.framework: str | None = None
+        self.km: AsyncKernelManager | None = None
+        self.kc = None
+        """One client per kernel, kept across runs: connecting a client costs ~0.2 s (IOPub settling)."""
+        self.kernel_state = "new"
+        """What the next run finds: a "new" kernel, a "warm" one (framework imported) or a "reused" one."""
+        self.log: Path | None = None
+        self._log_file = None
+
+    async def _kernel_for(self, framework: Framework, folder: Path) -> AsyncKernelManager:
+        if self.km is not None and (self.framework != framework.name or not await self.km.is_alive()):
+            await self.shutdown()
+        if self.km is None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self.log = self.log_dir / f"kernel-{self.number}-{framework.name}.log"
+            self._log_file = open(self.log, "w")  # noqa: SIM115 (closed in shutdown)
+            self.km = AsyncKernelManager(kernel_name=framework.kernel)
+            await self.km.start_kernel(
+                extra_arguments=KERNEL_ARGUMENTS, env=self.env, cwd=str(folder), stderr=self._log_file
+            )
+            self.framework = framework.name
+            self.kc = self.km.client()
+            self.kc.start_channels()
+            await self.kc.wait_for_ready(timeout=60)
+        return self.km
+
+    async def warm(self, framework: Framework, folder: Path) -> None:
+        """Start this worker's kernel ahead of time and import the framework's modules in it."""
+        await self._kernel_for(framework, folder)
+        self.kernel_state = "warm"
+        modules = list(framework.requires) + (["matplotlib.pyplot"] if "matplotlib" in framework.requires else [])
+        if not modules:
+            return
+        code = (
+            f"import importlib\nfor _m in {modules!r}:\n    try:\n        importlib.import_module(_m)\n"
+            "    except Exception:\n        pass\ndel _m, importlib\n"
+        )
+        await self.kc.execute_interactive(
+            code, silent=True, store_history=False, timeout=120, output_hook=lambda message: None
+        )
+
+    async def shutdown(self) -> None:
+        """Stop this worker's kernel; safe to call twice at once (the second finds nothing to stop)."""
+        kc, km, log_file = self.kc, self.km, self._log_file
+        self.kc, self.km, self._log_file, self.framework = None, None, None, None
+        self.kernel_state = "new"
+        if kc is not None:
+            kc.stop_channels()
+        if km is not None:
+            try:
+                await km.shutdown_kernel(now=True)
+            except Exception:  # already gone
+                pass
+        if log_file is not None:
+            log_file.close()
+
+    async def run(self, run: Run, timeout: tuple[int, str]) -> Result:
+        """Execute one chapter in one framework; ``timeout`` is (seconds, where that limit is set)."""
+        seconds, timeout_origin = timeout
+        notebook, cells = run_notebook(run.chapter, run.framework)
+        folder = run.chapter.path.parent
+        prologue = f"{PROLOGUE}\n_d2l_prepare({str(folder)!r}, {self.module_roots!r})\n"
+        notebook.cells.insert(0, nbformat.v4.new_code_cell(prologue))
+        result = Result(run)
+        current = [0]
+
+        def on_cell_execute(cell, cell_index):
+            current[0] = cell_index
+
+        started = time.perf_counter()
+        healthy = False
+        try:
+            km = await self._kernel_for(run.framework, folder)
+            result.kernel = self.kernel_state
+            self.kernel_state = "reused"
+            client = NotebookClient(
+                notebook,
+                km=km,
+                timeout=seconds,
+                kernel_name=run.framework.kernel,
+                record_timing=False,
+                skip_cells_with_tag="skip-execution",
+                on_cell_execute=on_cell_execute,
+            )
+            client.kc = self.kc
+            await client.async_execute()
+            healthy = True
+        except CellExecutionError as error:
+            healthy = True  # the kernel is fine; the next chapter resets it
+            result.failure = _cell_failure(run, cells, notebook, current[0], error)
+        except CellTimeoutError:
+            result.failure = Failure(
+                run.chapter.where(_line_of(cells, current[0])),
+                run.framework.name,
+                f"cell timed out after {seconds} s (the limit is {timeout_origin})",
+            )
+        except DeadKernelError:
+            result.failure = Failure(
+                run.chapter.where(_line_of(cells, current[0])),
+                run.framework.name,
+                "the kernel died while running this cell",
+                _tail(self.log) if self.log else "",
+            )
+        except Exception as error:  # kernel start failures and the like
+            result.failure = Failure(
+                run.chapter.where(_line_of(cells, current[0])),
+                run.framework.name,
+                f"could not run the kernel {run.framework.kernel!r}: {type(error).__name__}: {error}",
+            )
+        finally:
+            if not healthy:
+                await self.shutdown()
+        result.seconds = time.perf_counter() - started
+        for cell, executed in zip(cells, notebook.cells[1:], strict=True):
+            result.outputs[cell.index] = executed.get("outputs", [])
+            result.execution_counts[cell.index] = executed.get("execution_count")
+        return result
+
+
+def _line_of(cells: list[Cell], executed_index: int) -> int:
+    """Source line of the cell at ``executed_index`` of a run's notebook (0 is the prologue)."""
+    return cells[executed_index - 1].line if 0 < executed_index <= len(cells) else 1
+
+
+def _cell_failure(run: Run, cells: list[Cell], notebook, executed_index: int, error: CellExecutionError) -> Failure:
+    if executed_index == 0:
+        return Failure(
+            run.chapter.where(1), run.framework.name, f"could not prepare the kernel: {error.ename}: {error.evalue}"
+        )
+    cell = cells[executed_index - 1]
+    executed = notebook.cells[executed_index]
+    errors = [o for o in executed.get("outputs", []) if o.get("output_type") == "error"]
+    traceback = strip_ansi("\n".join(errors[-1].get("traceback", []))) if errors else ""
+    frames = _CELL_LINE.findall(traceback)
+    # The last frame in the cell itself is the line that raised (or called what raised).
+    line = cell.body_line + int(frames[-1]) if frames else cell.line
+    return Failure(run.chapter.where(line), run.framework.name, f"{error.ename}: {error.evalue}", traceback)
+
+
+#: What every ipykernel prints on start; not worth showing next to a crash.
+_KERNEL_NOISE = ("Kernel is running over TCP without encryption",)
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    """The end of a kernel's stderr (why it died, when it said so)."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return ""
+    kept = [line for line in text.splitlines() if not any(noise in line for noise in _KERNEL_NOISE)]
+    return "\n".join(kept[-lines:])
+
+
+def _line_of(cells: list[Cell], executed_index: int) -> int:
+    """Source line of the cell at ``executed_index`` of a run's notebook (0 is the prologue)."""
+    return cells[executed_index - 1].line if 0 < executed_index <= len(cells) else 1
+
+
+def _cell_failure(run: Run, cells: list[Cell], notebook, executed_index: int, error: CellExecutionError) -> Failure:
+    if executed_index == 0:
+        return Failure(
+            run.chapter.where(1), run.framework.name, f"could not prepare the kernel: {error.ename}: {error.evalue}"
+        )
+    cell = cells[executed_index - 1]
+    executed = notebook.cells[executed_index]
+    errors = [o for o in executed.get("outputs", []) if o.get("output_type") == "error"]
+    traceback = strip_ansi("\n".join(errors[-1].get("traceback", []))) if errors else ""
+    frames = _CELL_LINE.findall(traceback)
+    # The last frame in the cell itself is the line that raised (or called what raised).
+    line = cell.body_line + int(frames[-1]) if frames else cell.line
+    return Failure(run.chapter.where(line), run.framework.name, f"{error.ename}: {error.evalue}", traceback)
+
+
+#: What every ipykernel prints on start; not worth showing next to a crash.
+_KERNEL_NOISE = ("Kernel is running over TCP without encryption",)
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    """The end of a kernel's stderr (why it died, when it said so)."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return ""
+    kept = [line for line in text.splitlines() if not any(noise in line for noise in _KERNEL_NOISE)]
+    return "\n".join(kept[-lines:])

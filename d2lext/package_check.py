@@ -1,0 +1,120 @@
+"""Checks on the saved package: what a reader of ``d2l/<framework>.py`` would trip over."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import dataclasses as dc
+import functools
+import symtable
+
+from .config import BookConfig
+from .saved import DEFINITIONS, SavedBlock
+
+
+@dc.dataclass(frozen=True)
+class Problem:
+    """One problem of the package, at the saved block it concerns."""
+
+    block: SavedBlock
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.block.where}: {self.text}"
+
+
+@functools.cache
+def _defined_names(block: SavedBlock) -> list[str]:
+    """Top-level names a saved block defines (functions, classes, assignments, imports)."""
+    names = []
+    for node in ast.parse(block.code).body:
+        if isinstance(node, DEFINITIONS):
+            names.append(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.extend((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.extend(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return names
+
+
+def _unresolved(block: SavedBlock, provided: set[str]) -> list[tuple[str, str]]:
+    """(function, name) pairs: globals a block's functions use that nothing provides."""
+    return [(function, shown) for function, needed, shown in _globals_used(block) if needed not in provided]
+
+
+@functools.cache
+def _globals_used(block: SavedBlock) -> list[tuple[str, str, str]]:
+    """(function, module-level name it needs, as written) for each global a block's functions use.
+
+    Saved code reaches the package through its self-reference too: ``d2l.plt`` needs ``plt``.
+    """
+    used = []
+
+    def walk(table) -> None:
+        for child in table.get_children():
+            if child.get_type() == "function":
+                used.extend(
+                    (child.get_name(), name, name) for name in child.get_globals() if not hasattr(builtins, name)
+                )
+            walk(child)
+
+    walk(symtable.symtable(block.code, block.where, "exec"))
+    for node in ast.walk(ast.parse(block.code)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Name) and inner.value.id == "d2l":
+                    used.append((node.name, inner.attr, f"d2l.{inner.attr}"))
+    return used
+
+
+def package_report(config: BookConfig, blocks: list[SavedBlock]) -> list[Problem]:
+    """Problems a reader of the package would hit, one each with its block and frameworks.
+
+    - a name saved again (the later one wins, as when the book is run in order);
+    - a name used by saved code that no saved import or definition provides (NameError when called);
+    - a public name saved for some configured frameworks but not others (AttributeError when a
+      reader switches framework).
+
+    A problem of a block saved for several frameworks is one problem naming them all.
+    """
+    found: dict[tuple, list[str]] = {}  # (kind, block, names...) -> frameworks
+    saved_in: dict[str, set[str]] = {}
+    origin: dict[str, SavedBlock] = {}  # public name -> the block that first saves it
+    for framework in config.frameworks:
+        mine = [b for b in blocks if b.frameworks is None or framework in b.frameworks]
+        provided = {"d2l", "sys", "__name__", "__file__"}
+        first: dict[str, SavedBlock] = {}
+        for block in mine:
+            for name in _defined_names(block):
+                provided.add(name)
+                if block.imports_only:
+                    continue
+                if name in first and first[name] is not block:
+                    found.setdefault(("again", block, name, first[name].where), []).append(framework)
+                first[name] = block
+                if not name.startswith("_"):
+                    saved_in.setdefault(name, set()).add(framework)
+                    origin.setdefault(name, block)
+        for block in mine:
+            for function, name in _unresolved(block, provided):
+                found.setdefault(("unresolved", block, function, name), []).append(framework)
+    problems = []
+    for (kind, block, *names), frameworks in found.items():
+        names_of = ", ".join(frameworks)
+        if kind == "again":
+            name, earlier = names
+            text = f"`{name}` [{names_of}] is saved again (first at {earlier}); the later one is kept"
+        else:
+            function, name = names
+            text = (
+                f"`{function}` [{names_of}] uses `{name}`, which no saved import or definition provides "
+                f"(mark its import with #@save)"
+            )
+        problems.append(Problem(block, text))
+    for name, frameworks in saved_in.items():
+        absent = [fw for fw in config.frameworks if fw not in frameworks]
+        if absent:
+            text = f"`{name}` is saved for {', '.join(sorted(frameworks))} but not for {', '.join(absent)}"
+            problems.append(Problem(origin[name], text))
+    return problems

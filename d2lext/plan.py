@@ -1,0 +1,93 @@
+"""Planning a build, before anything is read by Sphinx or executed.
+
+Pure rules over the book and the cache: every run's cache key, which runs are due for the
+documents being read, and which documents must be read again because their runs are not cached
+or a file they show was rewritten.
+"""
+
+from __future__ import annotations
+
+import dataclasses as dc
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from .book import Book
+from .cache import cache_key, imports_package
+from .cells import Chapter
+from .config import BookConfig
+from .package import module_source
+from .runs import Run
+from .saved import Place, SavedBlock
+
+
+@dc.dataclass
+class Plan:
+    """What this build knows before reading: the book, the package written from it, each run's key."""
+
+    config: BookConfig
+    book: Book
+    keys: dict[tuple[str, str], str]
+    """(docname, framework) -> cache key, for every selected framework a chapter has cells for."""
+    places: dict[SavedBlock, Place]
+    package: Path
+    """Folder the package is written to."""
+    rewritten: list[Path]
+    """Files of the package this build changed."""
+    archive: Path
+    """The package's source archive, offered for download on the API page."""
+    chapters: dict[str, Chapter] = dc.field(init=False)
+    """The book's text notebooks by docname, in table-of-contents order."""
+
+    def __post_init__(self) -> None:
+        self.chapters = {chapter.docname: chapter for chapter in self.book.chapters}
+
+
+def run_keys(book: Book, config: BookConfig) -> dict[tuple[str, str], str]:
+    """The cache key of every (chapter, selected framework) run that has cells to execute."""
+    package_code = {
+        framework.name: module_source(framework.name, framework.label, book.blocks, "")
+        for framework in config.selected_frameworks
+    }
+    keys = {}
+    for chapter in book.chapters:
+        for framework in config.selected_frameworks:
+            if chapter.cells_for(framework.name):
+                imported = imports_package(chapter, framework.name, config.package_name)
+                code = package_code[framework.name] if imported else None
+                keys[chapter.docname, framework.name] = cache_key(chapter, framework, code)
+    return keys
+
+
+def due_runs(plan: Plan, reading: Iterable[str]) -> list[Run]:
+    """The runs of the documents being read, chapters in table-of-contents order, frameworks in tab order."""
+    reading = set(reading)
+    return [
+        Run(chapter, plan.config.frameworks[framework])
+        for chapter in plan.book.chapters
+        if chapter.docname in reading
+        for framework in plan.config.selected
+        if (chapter.docname, framework) in plan.keys
+    ]
+
+
+def documents_to_read(
+    plan: Plan,
+    cached: Callable[[str, str, str], bool],
+    dependencies: dict[str, Iterable[str]],
+    found: Iterable[str],
+) -> set[str]:
+    """Documents to read again although their text did not change.
+
+    A chapter whose runs are not all cached (``cached(docname, framework, key)``); a page that
+    depends on a package file this build rewrote (Sphinx checked its dependencies before the
+    package was written).
+    """
+    stale = {docname for (docname, framework), key in plan.keys.items() if not cached(docname, framework, key)}
+    rewritten = {Path(path).resolve() for path in plan.rewritten}
+    found = set(found)
+    stale |= {
+        docname
+        for docname, files in dependencies.items()
+        if docname in found and any(Path(file).resolve() in rewritten for file in files)
+    }
+    return stale

@@ -1,0 +1,69 @@
+"""What a run is and what it gives: one chapter executed in one framework, and its outputs or failure."""
+
+from __future__ import annotations
+
+import dataclasses as dc
+
+import nbformat
+
+from .cells import Cell, Chapter
+from .config import Framework
+
+
+@dc.dataclass(frozen=True)
+class Run:
+    """One chapter executed in one framework."""
+
+    chapter: Chapter
+    framework: Framework
+
+    @property
+    def name(self) -> str:
+        return f"{self.chapter.docname} [{self.framework.name}]"
+
+
+@dc.dataclass(frozen=True)
+class Failure:
+    """Why a run did not finish: the cell's place, the framework, and the error."""
+
+    where: str
+    framework: str
+    summary: str
+    traceback: str = ""
+
+    def message(self) -> str:
+        head = f"{self.where} [{self.framework}] {self.summary}"
+        if not self.traceback:
+            return head
+        return head + "\n" + "\n".join("    " + line for line in self.traceback.splitlines())
+
+
+@dc.dataclass
+class Result:
+    """Outputs of a run, keyed by the cell's index in the chapter's notebook."""
+
+    run: Run
+    outputs: dict[int, list] = dc.field(default_factory=dict)
+    execution_counts: dict[int, int | None] = dc.field(default_factory=dict)
+    seconds: float = 0.0
+    failure: Failure | None = None
+    cached: bool = False
+    kernel: str = "new"
+    """The kernel the run found: "new", "warm" (started early, framework imported) or "reused"."""
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.failure else "cached" if self.cached else "executed"
+
+
+def run_notebook(chapter: Chapter, framework: Framework) -> tuple[nbformat.NotebookNode, list[Cell]]:
+    """The notebook a kernel executes for one framework: that framework's cells and the shared ones."""
+    cells = chapter.cells_for(framework.name)
+    notebook = nbformat.v4.new_notebook(
+        metadata={
+            "kernelspec": {"name": framework.kernel, "display_name": framework.label, "language": "python"},
+            "language_info": {"name": "python"},
+        },
+        cells=[nbformat.v4.new_code_cell(cell.source, metadata={"tags": list(cell.tags)}) for cell in cells],
+    )
+    return notebook, cells
