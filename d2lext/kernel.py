@@ -25,7 +25,7 @@ _CELL_LINE = re.compile(r"Cell In\[\d*\], line (\d+)")
 
 #: Kernel options: inline figures as SVG (sharp at any zoom, and reproducible).
 #: No IPython history: nothing reads it, and parallel kernels would share one SQLite file.
-KERNEL_ARGUMENTS = ["--InlineBackend.figure_formats=svg", "--HistoryManager.enabled=False"]
+KERNEL_ARGUMENTS = ("--InlineBackend.figure_formats=svg", "--HistoryManager.enabled=False")
 #: The reset sent before every chapter (a real Python file, checked like the rest of the code).
 PROLOGUE = (Path(__file__).parent / "prologue.py").read_text(encoding="utf8")
 
@@ -60,7 +60,7 @@ class Worker:
             self._log_file = open(self.log, "w")  # noqa: SIM115 (closed in shutdown)
             self.km = AsyncKernelManager(kernel_name=framework.kernel)
             await self.km.start_kernel(
-                extra_arguments=KERNEL_ARGUMENTS, env=self.env, cwd=str(folder), stderr=self._log_file
+                extra_arguments=list(KERNEL_ARGUMENTS), env=self.env, cwd=str(folder), stderr=self._log_file
             )
             self.framework = framework.name
             self.kc = self.km.client()
@@ -159,40 +159,6 @@ class Worker:
             result.outputs[cell.index] = executed.get("outputs", [])
             result.execution_counts[cell.index] = executed.get("execution_count")
         return result
-
-
-def _line_of(cells: list[Cell], executed_index: int) -> int:
-    """Source line of the cell at ``executed_index`` of a run's notebook (0 is the prologue)."""
-    return cells[executed_index - 1].line if 0 < executed_index <= len(cells) else 1
-
-
-def _cell_failure(run: Run, cells: list[Cell], notebook, executed_index: int, error: CellExecutionError) -> Failure:
-    if executed_index == 0:
-        return Failure(
-            run.chapter.where(1), run.framework.name, f"could not prepare the kernel: {error.ename}: {error.evalue}"
-        )
-    cell = cells[executed_index - 1]
-    executed = notebook.cells[executed_index]
-    errors = [o for o in executed.get("outputs", []) if o.get("output_type") == "error"]
-    traceback = strip_ansi("\n".join(errors[-1].get("traceback", []))) if errors else ""
-    frames = _CELL_LINE.findall(traceback)
-    # The last frame in the cell itself is the line that raised (or called what raised).
-    line = cell.body_line + int(frames[-1]) if frames else cell.line
-    return Failure(run.chapter.where(line), run.framework.name, f"{error.ename}: {error.evalue}", traceback)
-
-
-#: What every ipykernel prints on start; not worth showing next to a crash.
-_KERNEL_NOISE = ("Kernel is running over TCP without encryption",)
-
-
-def _tail(log: Path, lines: int = 15) -> str:
-    """The end of a kernel's stderr (why it died, when it said so)."""
-    try:
-        text = log.read_text(errors="replace")
-    except OSError:
-        return ""
-    kept = [line for line in text.splitlines() if not any(noise in line for noise in _KERNEL_NOISE)]
-    return "\n".join(kept[-lines:])
 
 
 def _line_of(cells: list[Cell], executed_index: int) -> int:

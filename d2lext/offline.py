@@ -17,7 +17,7 @@ from .messages import stop_on_book_errors
 
 _TAG = re.compile(r"<(script|link)\b([^>]*)>", re.IGNORECASE)
 _ATTRIBUTE = re.compile(r"""\b(src|href|rel)\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
-_LOADED_LINKS = {"stylesheet", "preload", "modulepreload", "icon", "manifest", "prefetch"}
+_LOADED_LINKS = frozenset({"stylesheet", "preload", "modulepreload", "icon", "manifest", "prefetch"})
 _EXTERNAL = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)
 _CSS_URL = re.compile(r"""(?:@import\s+|url\(\s*)["']?((?:[a-z][a-z0-9+.-]*:)?//[^"')\s]+)""", re.IGNORECASE)
 

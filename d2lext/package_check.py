@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import builtins
 import dataclasses as dc
-import functools
 import symtable
 
 from .config import BookConfig
@@ -23,7 +22,6 @@ class Problem:
         return f"{self.block.where}: {self.text}"
 
 
-@functools.cache
 def _defined_names(block: SavedBlock) -> list[str]:
     """Top-level names a saved block defines (functions, classes, assignments, imports)."""
     names = []
@@ -38,12 +36,6 @@ def _defined_names(block: SavedBlock) -> list[str]:
     return names
 
 
-def _unresolved(block: SavedBlock, provided: set[str]) -> list[tuple[str, str]]:
-    """(function, name) pairs: globals a block's functions use that nothing provides."""
-    return [(function, shown) for function, needed, shown in _globals_used(block) if needed not in provided]
-
-
-@functools.cache
 def _globals_used(block: SavedBlock) -> list[tuple[str, str, str]]:
     """(function, module-level name it needs, as written) for each global a block's functions use.
 
@@ -78,6 +70,8 @@ def package_report(config: BookConfig, blocks: list[SavedBlock]) -> list[Problem
 
     A problem of a block saved for several frameworks is one problem naming them all.
     """
+    defined = {block: _defined_names(block) for block in blocks}  # each block parsed once
+    used = {block: _globals_used(block) for block in blocks}
     found: dict[tuple, list[str]] = {}  # (kind, block, names...) -> frameworks
     saved_in: dict[str, set[str]] = {}
     origin: dict[str, SavedBlock] = {}  # public name -> the block that first saves it
@@ -86,7 +80,7 @@ def package_report(config: BookConfig, blocks: list[SavedBlock]) -> list[Problem
         provided = {"d2l", "sys", "__name__", "__file__"}
         first: dict[str, SavedBlock] = {}
         for block in mine:
-            for name in _defined_names(block):
+            for name in defined[block]:
                 provided.add(name)
                 if block.imports_only:
                     continue
@@ -97,7 +91,9 @@ def package_report(config: BookConfig, blocks: list[SavedBlock]) -> list[Problem
                     saved_in.setdefault(name, set()).add(framework)
                     origin.setdefault(name, block)
         for block in mine:
-            for function, name in _unresolved(block, provided):
+            for function, name in [
+                (function, shown) for function, needed, shown in used[block] if needed not in provided
+            ]:
                 found.setdefault(("unresolved", block, function, name), []).append(framework)
     problems = []
     for (kind, block, *names), frameworks in found.items():

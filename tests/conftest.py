@@ -94,6 +94,24 @@ def torch_only_build(tmp_path_factory) -> Build:
     return result
 
 
+def kernels_of(root: Path) -> list[int]:
+    """Processes that kernels of a build of ``root`` run in.
+
+    A kernel's command line names only its connection file, never the book; its environment
+    carries the build's ``MATPLOTLIBRC`` (under ``_build/.d2l-cache``), which nothing else has.
+    """
+    marker = f"MATPLOTLIBRC={root / '_build' / '.d2l-cache' / 'matplotlibrc'}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            variables = environ.read_bytes().split(b"\0")
+        except OSError:  # gone, or not ours to read
+            continue
+        if marker in variables:
+            found.append(int(environ.parent.name))
+    return found
+
+
 def write_book(root: Path, chapter: str, *, conf_extra: str = "", lib: str | None = None) -> Path:
     """A minimal book: the basic book's conf.py, an index, and the given chapter text."""
     root.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from conftest import build, write_book
 
 RAISES = """
@@ -86,3 +87,41 @@ def test_selecting_a_framework_whose_packages_are_missing(tmp_path):
     (line,) = error_lines(result.output)
     assert "framework 'mxnet' needs mxnet_is_not_installed" in line
     assert "pip install mxnet_is_not_installed" in line
+
+
+def parallel_book(tmp_path, chapter: str):
+    """A book with enough pages for Sphinx to read them in parallel (it does so above five)."""
+    root = write_book(tmp_path, chapter)
+    others = [f"page{n}" for n in range(6)]
+    for name in others:
+        (root / f"{name}.md").write_text(f"# Page {name}\n\nProse.\n")
+    (root / "index.md").write_text("# Book\n\n```{toctree}\nchapter\n" + "\n".join(others) + "\n```\n")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("chapter", "message"),
+    [
+        (
+            "# Chapter\n\n:::{framework} pytroch\nText.\n:::\n",
+            "chapter.md:10: unknown framework 'pytroch' in the framework directive; known frameworks: numpy, torch",
+        ),
+        (
+            "# Chapter\n\n```{code-cell} ipython3\n:tags: [pytroch]\nprint(1)\n```\n",
+            "chapter.md:10: unknown framework 'pytroch' in the cell's tags; known frameworks: numpy, torch",
+        ),
+    ],
+    ids=["directive", "cell-tag"],
+)
+def test_book_errors_read_in_parallel_are_reported_as_in_a_serial_build(tmp_path, chapter, message):
+    outcomes = []
+    for options in ((), ("-j", "2")):
+        result = build(parallel_book(tmp_path / ("parallel" if options else "serial"), chapter), *options)
+        assert result.returncode == 2, result.output
+        (line,) = error_lines(result.output)
+        assert f"ERROR: Book error: {message}" in line
+        assert "SphinxParallelError" not in result.output and "Traceback" not in result.output
+        outcomes.append((result.returncode, line))
+        if options and "directive" in message:  # found while reading: the chunks were read in parallel
+            assert re.search(r"reading sources\.\.\. \[.*\] \S+ \.\. \S+", result.output), result.output
+    assert outcomes[0] == outcomes[1]

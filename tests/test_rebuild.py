@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from conftest import SPHINX_BUILD, build, copy_book, write_book
+from conftest import SPHINX_BUILD, build, copy_book, kernels_of, write_book
 
 
 def report(root) -> dict[str, str]:
@@ -46,6 +46,7 @@ def test_rebuilds_execute_only_what_changed(tmp_path):
     root = copy_book("rebuild", tmp_path)
     cold = rebuild(root)
     assert set(report(root).values()) == {"executed"} and len(report(root)) == 6
+    assert kernels_of(root) == []
     first_a, first_b = values(cold, "a"), values(cold, "b")
     assert first_a["torch"].endswith("token v1")
 
@@ -149,14 +150,15 @@ def test_interrupted_build_then_normal_build_gives_a_correct_site(tmp_path):
         lines.append(line)
         if line.startswith("executing"):
             time.sleep(2)  # kernels are up and in the cell
+            running = kernels_of(root)
             process.send_signal(signal.SIGINT)
             interrupted = time.monotonic()
             break
     output = "".join(lines) + process.communicate(timeout=60)[0]
     assert process.returncode != 0 and "Interrupted" in output
     assert time.monotonic() - interrupted < 15, "Ctrl-C took too long to stop the build"
-    leftover = subprocess.run(["pgrep", "-f", str(root / "_build")], capture_output=True, text=True)
-    assert leftover.stdout == "", "kernels left running"
+    assert len(running) == 2, "the check below would not see this build's kernels"
+    assert kernels_of(root) == [], "kernels left running"
 
     normal = build(root)
     assert normal.returncode == 0, normal.output
