@@ -12,6 +12,7 @@ The Sphinx layer creates one ``BookBuild`` per build and calls, in order:
 
 from __future__ import annotations
 
+import atexit
 import dataclasses as dc
 import os
 from collections.abc import Iterable
@@ -107,6 +108,7 @@ class BookBuild:
             env = kernel_env(self.package_root, self.state_dir)
             roots = tuple(os.path.join(str(path), "") for path in (self.package_root, self.source))  # "dir/"
             self._engine = Engine(self.config.jobs, env, self.state_dir / "logs", roots)
+            atexit.register(self.close)  # a build stopped by an error or Ctrl-C leaves no kernel behind
         return self._engine
 
     def warm(self) -> None:
