@@ -102,7 +102,7 @@ def read_book(
 
 
 #: Bump when what a memoised document holds changes.
-MEMO_FORMAT = 2
+MEMO_FORMAT = 3
 
 
 class MemoFile:

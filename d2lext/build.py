@@ -2,18 +2,24 @@
 
 The Sphinx layer creates one ``BookBuild`` per build and calls, in order:
 
-    warm()          on a cold build, start kernels while Sphinx is still loading
+    start()         wait for another build of the same directory; on a cold build, start
+                    kernels while Sphinx is still loading
     make_plan()     read the book, write the package, key every run
     outdated()      documents to read again because their runs are not cached
     execute()       load cached runs, execute the missing ones, merge each chapter's runs
     merged_notebook(), result()   what the parser and the notebook downloads use
-    close()         stop the kernels
+    close()         stop the kernels; release()  let the next build of this directory start
+
+Each stage runs inside ``stage()``: a failure or an interrupt is written to the report, and a
+folder that cannot be written is one error naming it.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses as dc
+import errno
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,6 +34,7 @@ from .config import BookConfig
 from .engine import Engine
 from .environment import kernel_env, missing_requirement
 from .errors import BookError, ExecutionFailed
+from .lock import BuildLock
 from .merge import merge
 from .package import archive_path, write_archive, write_package
 from .package_check import package_report
@@ -86,6 +93,9 @@ class BookBuild:
         self.merged: dict[str, nbformat.NotebookNode] = {}
         """Each read chapter's merged notebook, by source path."""
         self._engine: Engine | None = None
+        self._lock = BuildLock(root / ".d2l.lock")
+        self._progress: Progress | None = None
+        self._documents: set[str] = set()
 
     @property
     def package_root(self) -> Path:
@@ -111,6 +121,41 @@ class BookBuild:
             atexit.register(self.close)  # a build stopped by an error or Ctrl-C leaves no kernel behind
         return self._engine
 
+    def start(self) -> None:
+        """Take the build directory (waiting for another build of it), then warm kernels up."""
+        self._lock.acquire(self.log.info)
+        self.warm()
+
+    def release(self) -> None:
+        """Let the next build of this directory start (the operating system does it at exit too)."""
+        self._lock.release()
+
+    @contextlib.contextmanager
+    def stage(self):
+        """Run a stage: failures and interrupts are written to the report; an unwritable folder
+        becomes one book error naming it."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.write_report("interrupted", "interrupted (Ctrl-C)")
+            raise
+        except OSError as error:
+            message = _os_error(error, self.root)
+            self.write_report("failed", message)
+            raise BookError(message) from None
+        except BookError as error:
+            self.write_report("failed", str(error))
+            raise
+
+    def write_report(self, status: str, error: str | None = None) -> None:
+        """``d2l-report.json`` saying how the build ended, with the runs that finished (if any)."""
+        progress = self._progress or Progress(0, lambda message: None)
+        keys = self.plan.keys if self.plan else {}
+        try:
+            progress.summary(self.report_path, keys, status=status, error=error, quiet=True)
+        except OSError:  # the build folder itself cannot be written: the error says so already
+            pass
+
     def warm(self) -> None:
         """On a cold build (no execution cache yet), start kernels and import their frameworks now,
         while Sphinx is still loading; execution then finds them ready. Warm builds start none."""
@@ -134,6 +179,7 @@ class BookBuild:
         memo = MemoFile(self.state_dir / "chapters.pickle", settings)
         book = read_book(root_doc, sources, config, md_config, memo.entries)
         memo.save(set(sources))
+        self._documents = set(sources)
         for problem in package_report(config, book.blocks):
             self.log.warning(
                 f"saved package: {problem.text}",
@@ -164,7 +210,7 @@ class BookBuild:
         on one pool of kernels), then merge each chapter's runs into the notebook MyST-NB renders."""
         plan, config = self.plan, self.config
         due = due_runs(plan, docnames)
-        progress = Progress(len(due), self.log.info)
+        progress = self._progress = Progress(len(due), self.log.info)
         results: list[Result] = []
         missing: list[Run] = []
         for run in due:
@@ -180,9 +226,14 @@ class BookBuild:
             if problem:
                 raise BookError(problem)
 
+        unstored: list[OSError] = []
+
         def finished(result: Result) -> None:
             if not result.failure:  # stored at once: an interrupted build keeps what finished
-                self.cache.store(result, plan.keys[result.run.chapter.docname, result.run.framework.name])
+                try:
+                    self.cache.store(result, plan.keys[result.run.chapter.docname, result.run.framework.name])
+                except OSError as error:  # reported once every run is done
+                    unstored.append(error)
             progress(result)
 
         waited = 0.0
@@ -191,9 +242,12 @@ class BookBuild:
             engine = self.engine()
             results += engine.execute(missing, timeout=self.timeout_of, report=finished)
             waited = engine.warm_up_wait
-        progress.summary(self.report_path, plan.keys, waited)
-
         error, warnings = failure_outcome(results, config.keep_going)
+        progress.summary(self.report_path, plan.keys, waited, status="failed" if error else "finished", error=error)
+        if unstored:
+            raise unstored[0]
+        self.prune()
+
         if error:
             raise ExecutionFailed(error)
         for warning in warnings:
@@ -209,7 +263,16 @@ class BookBuild:
             chapter = chapters[docname]
             self.merged[str(chapter.path)] = merge(chapter, config, runs)
 
-    def timeout_of(self, run: Run) -> tuple[int, str]:
+    def prune(self) -> None:
+        """Bound the cache: entries of removed documents go, then the least recently used, never
+        those of this build's runs. A cache that cannot be written is left as it is."""
+        used = {self.cache.path(docname, framework, key) for (docname, framework), key in self.plan.keys.items()}
+        try:
+            self.cache.prune(self.config.cache_size, self._documents, keep=used)
+        except OSError:
+            pass
+
+    def timeout_of(self, run: Run) -> tuple[float, str]:
         """Seconds a cell of ``run`` may take, and where that limit is set."""
         if run.chapter.timeout:
             return run.chapter.timeout, "d2l.timeout in the document's front matter"
@@ -256,3 +319,16 @@ def _has_code(source: Path) -> bool:
         if "_build" not in path.parts and "{code-cell}" in path.read_text(encoding="utf8", errors="replace"):
             return True
     return False
+
+
+_UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
+
+
+def _os_error(error: OSError, root: Path) -> str:
+    """One line for an operating-system error, naming the folder involved."""
+    path = Path(error.filename) if error.filename else root
+    reason = error.strerror or str(error)
+    if error.errno in _UNWRITABLE:
+        folder = path if path.is_dir() else path.parent
+        return f"cannot write to {folder}: {reason}"
+    return f"{path}: {reason}"

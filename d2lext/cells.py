@@ -10,15 +10,20 @@ Pure functions of text and configuration; nothing here needs Sphinx.
 
 from __future__ import annotations
 
+import ast
 import dataclasses as dc
+import posixpath
 import re
 from pathlib import Path
 
 import nbformat
+from IPython.core.inputtransformer2 import TransformerManager
+from markdown_it.renderer import RendererHTML
 from myst_nb.core.read import is_myst_markdown_notebook, read_myst_markdown_notebook
 from myst_parser.config.main import MdParserConfig
+from myst_parser.parsers.mdit import create_md_parser
 
-from .config import KNOWN_TAGS, BookConfig
+from .config import KNOWN_TAGS, BookConfig, positive_seconds
 from .errors import BookError
 
 
@@ -36,6 +41,9 @@ class Cell:
     """Framework names the cell is tagged with, or ``None`` for a shared cell."""
     body_line: int = 0
     """1-based file line of the cell's first code line, minus one (add a cell line to get a file line)."""
+    imported: tuple[str, ...] = ()
+    """Modules the cell imports (``import``, ``from ... import``, ``importlib.import_module("...")``);
+    ``("*",)`` when the cell cannot be parsed, so it may import anything."""
 
     def runs_in(self, framework: str) -> bool:
         return self.frameworks is None or framework in self.frameworks
@@ -56,8 +64,10 @@ class Chapter:
     """Path shown in messages (relative to where the build was started, when possible)."""
     notebook: nbformat.NotebookNode
     cells: list[Cell]
-    timeout: int | None = None
+    timeout: float | None = None
     """Seconds a cell may run, from the front matter's ``d2l: {timeout: N}``; ``None``: conf.py's."""
+    depends: tuple[str, ...] = ()
+    """Chapters whose runs this one's depend on (front matter ``d2l: {depends: [...]}``), as docnames."""
 
     def where(self, line: int) -> str:
         return f"{self.display_path}:{line}"
@@ -98,10 +108,11 @@ def read_chapter(
     """Read a MyST-NB text notebook; ``None`` if the file is not one."""
     if text is None:
         text = path.read_text(encoding="utf8")
+    shown = display_path(path)
     if not is_myst_markdown_notebook(text):
+        _no_code_cells(text, shown, md_config)
         return None
     lines = text.splitlines()
-    shown = display_path(path)
     try:
         notebook = read_myst_markdown_notebook(
             text, config=md_config or MdParserConfig(), add_source_map=True, path=str(path)
@@ -124,21 +135,79 @@ def read_chapter(
                 tags=tuple(tags),
                 frameworks=cell_frameworks(tags, config, where),
                 body_line=_body_offset(lines, line),
+                imported=imported_modules(cell.source),
             )
         )
-    return Chapter(docname, path, shown, notebook, cells, _timeout(notebook.metadata.get("d2l"), shown))
+    settings = notebook.metadata.get("d2l")
+    timeout, depends = _settings(settings, shown, docname)
+    return Chapter(docname, path, shown, notebook, cells, timeout, depends)
 
 
-def _timeout(settings, shown: str) -> int | None:
-    """The document's own cell timeout, validated."""
+def _settings(settings, shown: str, docname: str) -> tuple[float | None, tuple[str, ...]]:
+    """The document's own settings, validated: its cell timeout and the chapters it depends on."""
     if settings is None:
-        return None
-    if not isinstance(settings, dict) or set(settings) - {"timeout"}:
-        raise BookError(f"{shown}: the front matter's d2l settings take only 'timeout' (seconds), got {settings!r}")
+        return None, ()
+    if not isinstance(settings, dict) or set(settings) - {"timeout", "depends"}:
+        raise BookError(
+            f"{shown}: the front matter's d2l settings take only 'timeout' (seconds) and 'depends' "
+            f"(chapters), got {settings!r}"
+        )
     timeout = settings.get("timeout")
-    if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0):
-        raise BookError(f"{shown}: d2l.timeout in the front matter must be a positive number of seconds")
-    return timeout
+    if timeout is not None:
+        timeout = positive_seconds(timeout)
+        if timeout is None:
+            raise BookError(f"{shown}: d2l.timeout in the front matter must be a positive number of seconds")
+    depends = settings.get("depends", [])
+    if isinstance(depends, str):
+        depends = [depends]
+    if not isinstance(depends, list) or not all(isinstance(name, str) for name in depends):
+        raise BookError(f"{shown}: d2l.depends in the front matter must be a list of chapters")
+    folder = posixpath.dirname(docname)
+    resolved = tuple(
+        posixpath.normpath(name.lstrip("/") if name.startswith("/") else posixpath.join(folder, name)).removesuffix(
+            ".md"
+        )
+        for name in depends
+    )
+    return timeout, resolved
+
+
+def _no_code_cells(text: str, shown: str, md_config: MdParserConfig | None) -> None:
+    """A ``{code-cell}`` outside a notebook would be dropped silently by MyST-NB: stop instead."""
+    if "{code-cell}" not in text:
+        return
+    parser = create_md_parser(md_config or MdParserConfig(), RendererHTML)
+    for token in parser.parse(text):
+        if token.type == "fence" and token.info.strip().startswith("{code-cell}") and token.level == 0:
+            raise BookError(
+                f"{shown}:{token.map[0] + 1}: a {{code-cell}} in a file without MyST-NB front matter "
+                f"(its code would be dropped): start the file with '---', 'file_format: mystnb', "
+                f"a kernelspec and '---' (see the authoring guide)"
+            )
+
+
+_IMPORTERS = {"import_module", "__import__"}
+
+
+def imported_modules(source: str) -> tuple[str, ...]:
+    """The modules a cell imports, read from its syntax tree (IPython magics allowed)."""
+    try:
+        tree = ast.parse(TransformerManager().transform_cell(source))
+    except (SyntaxError, ValueError):
+        return ("*",)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append(node.module)
+            found.extend(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            function = node.func
+            name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
+            if name in _IMPORTERS and isinstance(node.args[0].value, str):
+                found.append(node.args[0].value)
+    return tuple(dict.fromkeys(found))
 
 
 def _body_offset(file_lines: list[str], fence_line: int) -> int:

@@ -100,7 +100,14 @@ def _frameworks(raw: Any, parsed: dict) -> dict[str, Framework]:
 
 def _selected(raw: Any, parsed: dict) -> tuple[str, ...]:
     frameworks = parsed["frameworks"]
-    wanted = split_names(raw) or list(frameworks)
+    if raw is None:  # not set: every configured framework
+        return tuple(frameworks)
+    wanted = split_names(raw)
+    if not wanted:
+        raise BookError(
+            f"the selection of frameworks (FRAMEWORKS / d2l_selected) is empty; "
+            f"name one or more of: {', '.join(frameworks)} (or leave d2l_selected unset for all)"
+        )
     unknown = [name for name in wanted if name not in frameworks]
     if unknown:
         raise BookError(
@@ -110,10 +117,41 @@ def _selected(raw: Any, parsed: dict) -> tuple[str, ...]:
     return tuple(name for name in frameworks if name in wanted)
 
 
-def _timeout(raw: Any, parsed: dict) -> int:
-    if not isinstance(raw, int) or isinstance(raw, bool) or raw <= 0:
+def positive_seconds(raw: Any) -> float | None:
+    """``raw`` as a positive number of seconds (``1.5``, ``"1.5"``, ``600``), or ``None`` if it is not one."""
+    if isinstance(raw, bool):
+        return None
+    try:
+        seconds = float(raw)
+    except (TypeError, ValueError):
+        return None
+    if not seconds > 0 or seconds == float("inf"):
+        return None
+    return int(seconds) if seconds.is_integer() else seconds
+
+
+#: Seconds a cell may run unless conf.py or the chapter says otherwise.
+DEFAULT_TIMEOUT = 600
+
+
+def _timeout(raw: Any, parsed: dict) -> float:
+    seconds = DEFAULT_TIMEOUT if raw is None else positive_seconds(raw)
+    if seconds is None:
         raise BookError(f"d2l_timeout must be a positive number of seconds, not {raw!r}")
-    return raw
+    return seconds
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)B?\s*$", re.IGNORECASE)
+
+
+def _size(raw: Any, parsed: dict) -> int:
+    """Bytes, from a number of bytes or a size such as ``"1GB"`` or ``"500 MB"``."""
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        return raw
+    match = _SIZE.match(str(raw)) if isinstance(raw, str) else None
+    if not match or float(match.group(1)) <= 0:
+        raise BookError(f"d2l_cache_size must be a size such as '1GB' or '500MB', or a number of bytes, not {raw!r}")
+    return int(float(match.group(1)) * 1024 ** "_KMGT".index(match.group(2).upper() or "_"))
 
 
 def _jobs(raw: Any, parsed: dict) -> int:
@@ -154,15 +192,23 @@ class BookConfig:
     )
     """All configured frameworks, in the order tabs are shown."""
     selected: tuple[str, ...] = option(
-        [], _selected, "the frameworks executed and shown (default: all); FRAMEWORKS= overrides"
+        None, _selected, "the frameworks executed and shown (default: all); FRAMEWORKS= overrides"
     )
     """The frameworks this build executes and shows, in configured order."""
-    timeout: int = option(600, _timeout, "seconds one cell may run", default=600)
+    # Sphinx's default is None so that `-D d2l_timeout=1.5` reaches the validation as text.
+    timeout: float = option(None, _timeout, "seconds one cell may run (default 600)", default=DEFAULT_TIMEOUT)
     jobs: int = option(0, _jobs, "kernels at once (default: cores); JOBS= overrides", rebuild="", default=1)
     extra_tags: frozenset[str] = option(
         [], _tags, "cell tags that are neither frameworks nor MyST-NB's", default=frozenset()
     )
     package_name: str = option("d2l", _package_name, "the saved package's name", default="d2l")
+    cache_size: int = option(
+        "1GB",
+        _size,
+        "the execution cache's size bound; least recently used entries go first",
+        rebuild="",
+        default=2**30,
+    )
     keep_going: bool = option(
         False, _flag, "build the site even when cells fail (failures shown in the pages)", rebuild="", default=False
     )

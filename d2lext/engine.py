@@ -12,7 +12,7 @@ from pathlib import Path
 from .config import Framework
 from .kernel import Worker
 from .runs import Result, Run
-from .schedule import Costs, next_run
+from .schedule import Costs, next_run, ready
 
 
 class Engine:
@@ -62,9 +62,19 @@ class Engine:
             raise
 
     def interrupt(self) -> None:
-        """Cancel every run (their kernels shut down as they unwind), then close."""
+        """Cancel every run and wait for them to unwind (their kernels shut down), then close."""
         if self.loop.is_running():
-            self.loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(self.loop)])
+
+            async def cancel_all() -> None:
+                tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+            try:
+                asyncio.run_coroutine_threadsafe(cancel_all(), self.loop).result(timeout=30)
+            except Exception:  # stopping anyway
+                pass
         self.close()
 
     def start(
@@ -100,24 +110,38 @@ class Engine:
         for idle in self.workers[len(workers) :]:
             await idle.shutdown()
         pending = list(runs)
+        running: list[Run] = []
         results: dict[int, Result] = {}
         costs = self.costs
+        changed = asyncio.Condition()  # a run finished: a run that waited for it may start
 
         def take(worker: Worker) -> Run | None:
             others = [w.framework for w in workers if w is not worker]
-            run = next_run(pending, worker.framework, others, costs)
+            unfinished = pending + running
+            run = next_run([r for r in pending if ready(r, unfinished)], worker.framework, others, costs)
             if run is not None:
                 pending.remove(run)
+                running.append(run)
             return run
 
         async def work(worker: Worker) -> None:
             try:
-                while (run := take(worker)) is not None:
+                while pending:
+                    run = take(worker)
+                    if run is None:
+                        if not any(not ready(r, pending + running) for r in pending):
+                            break  # nothing for this worker: leave the rest to the others
+                        async with changed:  # runs wait for chapters they depend on
+                            await changed.wait()
+                        continue
                     worker.framework = worker.framework or run.framework.name  # claim it before starting
                     result = await worker.run(run, timeout(run))
+                    running.remove(run)
                     costs.record(result)
                     results[id(run)] = result
                     report(result)
+                    async with changed:
+                        changed.notify_all()
             finally:
                 await worker.shutdown()
 

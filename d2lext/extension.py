@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from docutils import nodes
@@ -46,7 +47,7 @@ def start_build(app: Sphinx) -> BookBuild | None:
     conf = app.config
     site = Site(conf.project, conf.release, conf.html_baseurl, conf.html_file_suffix or ".html")
     build = BookBuild(config, Path(app.doctreedir).parent, Path(app.srcdir), site, SphinxLog())
-    build.warm()
+    build.start()
     return build
 
 
@@ -64,13 +65,16 @@ def attach_build(build: BookBuild | None, app: Sphinx) -> None:
 def plan(app: Sphinx, env: BuildEnvironment, added, changed, removed) -> list[str]:
     build = book_build(env)
     sources = {docname: Path(env.doc2path(docname)) for docname in env.found_docs}
-    build.make_plan(env.config.root_doc, sources, env.myst_config)
-    return sorted(build.outdated(env.dependencies, env.found_docs) - set(added) - set(changed))
+    with build.stage():
+        build.make_plan(env.config.root_doc, sources, env.myst_config)
+        return sorted(build.outdated(env.dependencies, env.found_docs) - set(added) - set(changed))
 
 
 @stop_on_book_errors
 def execute(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
-    book_build(env).execute(docnames)
+    build = book_build(env)
+    with build.stage():
+        build.execute(docnames)
 
 
 def check_numbers(app: Sphinx, env: BuildEnvironment) -> None:
@@ -96,6 +100,13 @@ def finish(app: Sphinx, exception: Exception | None) -> None:
     if exception is None and app.builder.format == "html":
         for asset in STATIC.iterdir():
             copy_asset_file(asset, Path(app.outdir) / "_static")
+
+
+def release(app: Sphinx, exception: Exception | None) -> None:
+    """Last of all: the next build of this directory may start."""
+    build = book_build(app.env)
+    if build is not None:
+        build.release()
 
 
 def read_merged(text: str, notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -125,8 +136,8 @@ class BookParser(MystNbParser):
 
 
 def setup(app: Sphinx) -> dict:
-    for name, default, rebuild, doc in options.options():
-        app.add_config_value(name, default, rebuild, description=doc)
+    for name, default, rebuild, doc in options.options():  # any type: config.py validates each
+        app.add_config_value(name, default, rebuild, types=Any, description=doc)
     build = start_build(app)  # before loading MyST-NB and the rest: that second is the head start
     app.connect("config-inited", functools.partial(check_options, build))
     app.connect("builder-inited", functools.partial(attach_build, build))
@@ -138,6 +149,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("env-before-read-docs", execute)
     app.connect("env-check-consistency", check_numbers)
     app.connect("build-finished", finish)
+    app.connect("build-finished", release, priority=999)
     setup_messages(app)
     setup_tabs(app)
     setup_prose(app)

@@ -8,6 +8,7 @@ An ``alt`` the author set (MyST-NB's ``mystnb: image: alt:`` cell metadata) is k
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def figure_texts(svg: str) -> list[str]:
     """The labels a matplotlib SVG draws, in drawing order, without tick numbers or repeats."""
     found: list[str] = []
     for text in _COMMENT.findall(svg):
-        text = text.strip()
+        text = html.unescape(text.strip())  # the SVG escapes what it draws; the page escapes alt again
         if text and _WORDS.search(text) and not _TICK.match(text) and text not in found:
             found.append(text)
     return found

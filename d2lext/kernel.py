@@ -7,7 +7,9 @@ line, the framework and the cause.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import signal
 import time
 from pathlib import Path
 
@@ -59,12 +61,19 @@ class Worker:
             self.log = self.log_dir / f"kernel-{self.number}-{framework.name}.log"
             self._log_file = open(self.log, "w")  # noqa: SIM115 (closed in shutdown)
             self.km = AsyncKernelManager(kernel_name=framework.kernel)
+            # The kernel's own stdout and stderr (bytes written to its file descriptors, not what
+            # cells print) go to its log, not to the build's console.
             await self.km.start_kernel(
-                extra_arguments=list(KERNEL_ARGUMENTS), env=self.env, cwd=str(folder), stderr=self._log_file
+                extra_arguments=list(KERNEL_ARGUMENTS),
+                env=self.env,
+                cwd=str(folder),
+                stdout=self._log_file,
+                stderr=self._log_file,
             )
             self.framework = framework.name
             self.kc = self.km.client()
             self.kc.start_channels()
+            self.kc.allow_stdin = False  # input() fails at once instead of waiting for the timeout
             await self.kc.wait_for_ready(timeout=60)
         return self.km
 
@@ -98,7 +107,25 @@ class Worker:
         if log_file is not None:
             log_file.close()
 
-    async def run(self, run: Run, timeout: tuple[int, str]) -> Result:
+    async def exit_cause(self) -> str:
+        """How the kernel process ended: "exit status 3", "killed by SIGSEGV", or "" if unknown."""
+        provisioner = self.km.provisioner if self.km is not None else None
+        status = None
+        for _ in range(20):  # the process may still be on its way out
+            status = await provisioner.poll() if provisioner is not None else None
+            if status is not None:
+                break
+            await asyncio.sleep(0.05)
+        if status is None:
+            return ""
+        if status < 0:
+            try:
+                return f"killed by {signal.Signals(-status).name}"
+            except ValueError:
+                return f"killed by signal {-status}"
+        return f"exit status {status}"
+
+    async def run(self, run: Run, timeout: tuple[float, str]) -> Result:
         """Execute one chapter in one framework; ``timeout`` is (seconds, where that limit is set)."""
         seconds, timeout_origin = timeout
         notebook, cells = run_notebook(run.chapter, run.framework)
@@ -120,7 +147,7 @@ class Worker:
             client = NotebookClient(
                 notebook,
                 km=km,
-                timeout=seconds,
+                timeout_func=lambda cell: seconds,  # may be a fraction (nbclient's timeout is whole seconds)
                 kernel_name=run.framework.kernel,
                 record_timing=False,
                 skip_cells_with_tag="skip-execution",
@@ -136,15 +163,18 @@ class Worker:
             result.failure = Failure(
                 run.chapter.where(_line_of(cells, current[0])),
                 run.framework.name,
-                f"cell timed out after {seconds} s (the limit is {timeout_origin})",
+                f"cell timed out after {seconds:g} s (the limit is {timeout_origin})",
             )
+            _mark(notebook, current[0], result.failure)
         except DeadKernelError:
+            cause = await self.exit_cause()
             result.failure = Failure(
                 run.chapter.where(_line_of(cells, current[0])),
                 run.framework.name,
-                "the kernel died while running this cell",
+                "the kernel died while running this cell" + (f" ({cause})" if cause else ""),
                 _tail(self.log) if self.log else "",
             )
+            _mark(notebook, current[0], result.failure)
         except Exception as error:  # kernel start failures and the like
             result.failure = Failure(
                 run.chapter.where(_line_of(cells, current[0])),
@@ -159,6 +189,15 @@ class Worker:
             result.outputs[cell.index] = executed.get("outputs", [])
             result.execution_counts[cell.index] = executed.get("execution_count")
         return result
+
+
+def _mark(notebook: nbformat.NotebookNode, executed_index: int, failure: Failure) -> None:
+    """Show a failure that raised no error output (a timeout, a dead kernel) under its cell, after
+    what the cell printed before it (pages show it when the build keeps going)."""
+    if 0 < executed_index < len(notebook.cells):
+        lines = [f"{failure.summary} [{failure.framework}]", *failure.traceback.splitlines()]
+        error = nbformat.v4.new_output("error", ename="BuildError", evalue=failure.summary, traceback=lines)
+        notebook.cells[executed_index].setdefault("outputs", []).append(error)
 
 
 def _line_of(cells: list[Cell], executed_index: int) -> int:

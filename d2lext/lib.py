@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import runpy
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -81,21 +83,27 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"warning: saved package: {problem}", file=sys.stderr)
     dist = args.build / "dist"
-    wheel = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(dist),
-            str(package),
-        ],
-        check=False,
-    )
+    with tempfile.TemporaryDirectory() as scratch:
+        # Built from a copy: setuptools' build/ folder would keep modules the package no longer has.
+        source = Path(scratch) / package.name
+        shutil.copytree(package, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+        for old in dist.glob(f"{package.name}-*.whl"):
+            old.unlink()
+        wheel = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "-w",
+                str(dist.resolve()),
+                str(source),
+            ],
+            check=False,
+        )
     if wheel.returncode != 0:
         print("error: pip could not build the wheel", file=sys.stderr)
         return 1

@@ -24,13 +24,27 @@ METADATA_KEY = "d2l"
 
 
 def comparable(outputs: list) -> str:
-    """Outputs as compared across frameworks (execution counts do not matter)."""
-    stripped = []
+    """Outputs as a reader sees them, to compare across frameworks.
+
+    Execution counts do not matter, and neither do the chunks a kernel split a stream into:
+    consecutive pieces of one stream read as one text.
+    """
+    seen: list[dict] = []
     for output in outputs:
         output = dict(output)
         output.pop("execution_count", None)
-        stripped.append(output)
-    return json.dumps(stripped, sort_keys=True)
+        if output.get("output_type") == "stream" and seen and seen[-1].get("output_type") == "stream":
+            if seen[-1].get("name") == output.get("name"):
+                seen[-1] = {**seen[-1], "text": _text(seen[-1].get("text")) + _text(output.get("text"))}
+                continue
+        if output.get("output_type") == "stream":
+            output["text"] = _text(output.get("text"))
+        seen.append(output)
+    return json.dumps(seen, sort_keys=True)
+
+
+def _text(text) -> str:
+    return "".join(text) if isinstance(text, list) else (text or "")
 
 
 def merge(chapter: Chapter, config: BookConfig, results: dict[str, Result]) -> nbformat.NotebookNode:

@@ -93,7 +93,11 @@ def write_package(
     title: str,
     release: str,
 ) -> list[Path]:
-    """Write the installable package under ``target``; returns the files whose content changed."""
+    """Write the installable package under ``target``; returns the files changed or removed.
+
+    The package holds exactly the configured frameworks' modules: a framework removed from
+    ``conf.py`` leaves it (and so the source archive and the wheel made from it).
+    """
     version = package_version(release)
     package = target / config.package_name
     pyproject = _PYPROJECT.format(
@@ -111,7 +115,12 @@ def write_package(
         except SyntaxError as error:
             raise BookError(f"the generated module {path.name} is not valid Python: {error}") from None
         files[path] = text
-    return [path for path, text in files.items() if write_if_changed(path, text)]
+    changed = [path for path, text in files.items() if write_if_changed(path, text)]
+    for stale in sorted(package.glob("*.py")):  # modules of frameworks no longer configured
+        if stale not in files:
+            stale.unlink()
+            changed.append(stale)
+    return changed
 
 
 def package_version(release: str) -> str:

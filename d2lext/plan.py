@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .book import Book
-from .cache import cache_key, imports_package
+from .cache import cache_key, combined_key, imports_package
 from .cells import Chapter
 from .config import BookConfig
+from .errors import BookError
 from .package import module_source
 from .runs import Run
 from .saved import Place, SavedBlock
@@ -43,18 +44,43 @@ class Plan:
 
 
 def run_keys(book: Book, config: BookConfig) -> dict[tuple[str, str], str]:
-    """The cache key of every (chapter, selected framework) run that has cells to execute."""
+    """The cache key of every (chapter, selected framework) run that has cells to execute.
+
+    A chapter that depends on others (front matter ``d2l.depends``) folds their keys, in the same
+    framework, into its own: a change that re-runs them re-runs it.
+    """
     package_code = {
         framework.name: module_source(framework.name, framework.label, book.blocks, "")
         for framework in config.selected_frameworks
     }
-    keys = {}
+    own = {}
     for chapter in book.chapters:
         for framework in config.selected_frameworks:
             if chapter.cells_for(framework.name):
                 imported = imports_package(chapter, framework.name, config.package_name)
                 code = package_code[framework.name] if imported else None
-                keys[chapter.docname, framework.name] = cache_key(chapter, framework, code)
+                own[chapter.docname, framework.name] = cache_key(chapter, framework, code)
+    chapters = {chapter.docname: chapter for chapter in book.chapters}
+    for chapter in book.chapters:
+        for name in chapter.depends:
+            if name not in chapters:
+                raise BookError(
+                    f"{chapter.where(1)}: d2l.depends names {name!r}, which is not a chapter of the book "
+                    f"(chapters: {', '.join(chapters)})"
+                )
+    keys: dict[tuple[str, str], str] = {}
+
+    def key_of(docname: str, framework: str, path: tuple[str, ...]) -> str | None:
+        if docname in path:
+            cycle = " -> ".join((*path, docname))
+            raise BookError(f"{chapters[path[0]].where(1)}: chapters depend on each other: {cycle}")
+        if (docname, framework) not in keys and (docname, framework) in own:
+            upstream = [key_of(name, framework, (*path, docname)) for name in chapters[docname].depends]
+            keys[docname, framework] = combined_key(own[docname, framework], upstream)
+        return keys.get((docname, framework))
+
+    for docname, framework in own:
+        key_of(docname, framework, ())
     return keys
 
 

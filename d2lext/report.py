@@ -25,9 +25,21 @@ class Progress:
         seconds = 0.0 if result.cached else result.seconds
         self.info(f"[{len(self.done)}/{self.total}] {result.run.name} {seconds:.1f} s ({result.status})")
 
-    def summary(self, path: Path, keys: dict[tuple[str, str], str], warm_up_wait: float = 0.0) -> dict:
+    def summary(
+        self,
+        path: Path,
+        keys: dict[tuple[str, str], str],
+        warm_up_wait: float = 0.0,
+        *,
+        status: str = "finished",
+        error: str | None = None,
+        quiet: bool = False,
+    ) -> dict:
+        """Write the report; ``status`` is "finished", "failed" or "interrupted", ``error`` why."""
         executed = [r for r in self.done if not r.cached]
         report = {
+            "status": status,
+            "error": error,
             "runs": len(self.done),
             "executed": sum(1 for r in executed if not r.failure),
             "cached": sum(1 for r in self.done if r.cached),
@@ -49,7 +61,7 @@ class Progress:
             ],
         }
         write_atomic(path, json.dumps(report, indent=2, ensure_ascii=False))
-        if self.done:
+        if self.done and not quiet:
             self.info(
                 f"execution: {report['executed']} executed, {report['cached']} cached, {report['failed']} failed; "
                 f"{report['execution_seconds']:.1f} s in kernels, {report['wall_seconds']:.1f} s wall"

@@ -102,10 +102,12 @@ def saved_ranges(source: str, where) -> list[tuple[int, int, bool]]:
     markers = marker_lines(source)
     if not markers:
         return []
-    python = TransformerManager().transform_cell(source)  # IPython magics -> plain calls
     try:
+        python = TransformerManager().transform_cell(source)  # IPython magics -> plain calls
         tree = ast.parse(python)
-    except SyntaxError as error:
+    except (SyntaxError, tokenize.TokenError) as error:  # IndentationError is a SyntaxError
+        if isinstance(error, tokenize.TokenError):
+            error = SyntaxError(error.args[0], (None, error.args[1][0], 0, ""))
         raise BookError(
             f"{where(error.lineno or 1)}: the cell holding a #@save block is not valid Python: {error.msg}"
         ) from None

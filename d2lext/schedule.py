@@ -48,3 +48,12 @@ def next_run(pending: list[Run], mine: str | None, others: list[str | None], cos
         if holders[name] == 0 or waiting[name] * costs.run(name) > holders[name] * costs.start(name):
             return run
     return None
+
+
+def ready(run: Run, unfinished: list[Run]) -> bool:
+    """Whether ``run`` may start: no chapter it depends on (front matter ``d2l.depends``) has a run
+    of the same framework still to finish."""
+    depends = run.chapter.depends
+    return not depends or not any(
+        other.framework.name == run.framework.name and other.chapter.docname in depends for other in unfinished
+    )

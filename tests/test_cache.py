@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nbformat
 import pytest
 
@@ -83,7 +85,7 @@ def result_for(ch, text):
     return run, result
 
 
-def test_store_load_round_trip_and_pruning(tmp_path):
+def test_store_load_round_trip_and_undo(tmp_path):
     cache = Cache(tmp_path / "cache")
     ch = chapter(tmp_path)
     run, result = result_for(ch, "first\n")
@@ -93,8 +95,29 @@ def test_store_load_round_trip_and_pruning(tmp_path):
     assert all(output.output_type == "stream" for outputs in loaded.outputs.values() for output in outputs)
     _, second = result_for(ch, "second\n")
     cache.store(second, "k2")
-    assert not cache.has("c", "numpy", "k1") and cache.has("c", "numpy", "k2")
-    assert [p.name for p in cache.path("c", "numpy", "k2").parent.iterdir()] == ["k2.json"]
+    # Both stay: going back to the first version of the code (an undo) finds its outputs.
+    assert cache.has("c", "numpy", "k1") and cache.has("c", "numpy", "k2")
+    assert sorted(p.name for p in cache.path("c", "numpy", "k2").parent.iterdir()) == ["k1.json", "k2.json"]
+    assert cache.load(run, "k1").outputs == result.outputs
+
+
+def test_prune_removes_gone_documents_then_least_recently_used(tmp_path):
+    cache = Cache(tmp_path / "cache")
+    ch = chapter(tmp_path)
+    run, result = result_for(ch, "x" * 1000 + "\n")
+    for number, key in enumerate(["old", "middle", "new"]):
+        cache.store(result, key)
+        os.utime(cache.path("c", "numpy", key), (1000 + number, 1000 + number))
+    assert cache.load(run, "old") is not None  # a hit marks it used: now the newest
+    gone = cache.path("removed/chapter", "numpy", "k")
+    gone.parent.mkdir(parents=True)
+    gone.write_text("{}")
+    size = cache.path("c", "numpy", "new").stat().st_size
+
+    assert cache.prune(10 * size, {"c"}) == [gone]
+    assert cache.prune(2 * size, {"c"}) == [cache.path("c", "numpy", "middle")]
+    assert cache.prune(1, {"c"}, keep={cache.path("c", "numpy", "old")}) == [cache.path("c", "numpy", "new")]
+    assert [path.name for _, path in cache.entries()] == ["old.json"]
 
 
 def test_outputs_follow_cells_when_prose_moves_them(tmp_path):
@@ -106,7 +129,19 @@ def test_outputs_follow_cells_when_prose_moves_them(tmp_path):
     assert set(loaded.outputs) == {cell.index for cell in moved.cells_for("numpy")}
 
 
-@pytest.mark.parametrize("content", ["", "{not json", '{"key": "other", "cells": []}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",
+        "{not json",
+        '{"key": "other", "cells": []}',
+        "null",
+        "[1, 2]",
+        '{"key": "k", "cells": [5, 6]}',
+        '{"key": "k", "cells": [[1, [{"output_type": "nonsense"}]], [2, []]]}',
+        '{"key": "k", "cells": [[1, null], [2, []]]}',
+    ],
+)
 def test_damaged_entries_are_misses(tmp_path, content):
     cache = Cache(tmp_path / "cache")
     run, _ = result_for(chapter(tmp_path), "x")
@@ -114,3 +149,19 @@ def test_damaged_entries_are_misses(tmp_path, content):
     path.parent.mkdir(parents=True)
     path.write_text(content)
     assert cache.load(run, "k") is None
+
+
+@pytest.mark.parametrize(
+    ("code", "imports"),
+    [
+        ("import numpy, d2l", True),
+        ("from d2l.torch import plot", True),
+        ("import importlib\nd2l = importlib.import_module('d2l.torch')", True),
+        ("%matplotlib inline\nfrom d2l import torch as d2l", True),
+        ("import d2lx\nx = 'import d2l'\n# import d2l", False),
+        ("def broken(:\n    import d2l", True),  # cannot tell: assume it does
+    ],
+)
+def test_which_cells_import_the_package_is_read_from_their_syntax(tmp_path, code, imports):
+    ch = chapter(tmp_path, torch=code)
+    assert imports_package(ch, "torch", "d2l") is imports

@@ -38,8 +38,21 @@ def test_labels_and_defaults():
         ({"d2l_frameworks": {"Torch": "x"}}, "not a valid framework name"),
         ({"d2l_timeout": 0}, "d2l_timeout must be a positive number"),
         ({"d2l_jobs": "many"}, r"d2l_jobs \(JOBS\) must be a positive whole number"),
+        ({"d2l_selected": ","}, r"the selection of frameworks \(FRAMEWORKS / d2l_selected\) is empty"),
+        ({"d2l_selected": []}, r"the selection of frameworks \(FRAMEWORKS / d2l_selected\) is empty"),
+        ({"d2l_timeout": True}, "d2l_timeout must be a positive number"),
+        ({"d2l_cache_size": "lots"}, "d2l_cache_size must be a size such as '1GB'"),
     ],
 )
 def test_bad_configuration_names_the_option(overrides, message):
     with pytest.raises(BookError, match=message):
         load(conf(**overrides))
+
+
+def test_timeouts_and_cache_sizes_in_the_units_people_write():
+    assert load(conf(d2l_timeout=1.5)).timeout == 1.5
+    assert load(conf(d2l_timeout="1.5")).timeout == 1.5  # as `-D d2l_timeout=1.5` gives it
+    assert load(conf(d2l_timeout=600)).timeout == 600
+    assert load(conf()).cache_size == 2**30
+    assert load(conf(d2l_cache_size="500MB")).cache_size == 500 * 2**20
+    assert load(conf(d2l_cache_size=4096)).cache_size == 4096

@@ -6,7 +6,7 @@ import nbformat
 
 from d2lext.cells import read_chapter
 from d2lext.config import BookConfig, Framework
-from d2lext.merge import merge
+from d2lext.merge import comparable, merge
 from d2lext.runs import Result, Run
 
 FRAMEWORKS = {name: Framework(name, name.title()) for name in ("torch", "numpy", "mxnet")}
@@ -60,3 +60,17 @@ def test_two_frameworks(tmp_path):
 def test_one_framework_has_no_copies(tmp_path):
     merged = merge(*chapter_and_results(tmp_path, ("numpy",)))
     assert marks(merged) == [{"shared": True}, {"shared": True}]
+
+
+def test_streams_split_into_different_chunks_compare_equal():
+    one = [nbformat.v4.new_output("stream", name="stdout", text="0 1 2 3\n")]
+    split = [nbformat.v4.new_output("stream", name="stdout", text=part) for part in ("0 1", " 2 ", "3\n")]
+    assert comparable(one) == comparable(split)
+    listed = [nbformat.v4.new_output("stream", name="stdout", text=["0 1 ", "2 3\n"])]
+    assert comparable(one) == comparable(listed)
+    # What a reader would see differently still differs: another stream, another order, other text.
+    stderr = [nbformat.v4.new_output("stream", name="stderr", text="0 1 2 3\n")]
+    assert comparable(one) != comparable(stderr)
+    assert comparable(one) != comparable([*split[:2], nbformat.v4.new_output("stream", name="stdout", text="4\n")])
+    interleaved = [split[0], stderr[0], split[1]]
+    assert comparable(interleaved) != comparable([split[0], split[1], stderr[0]])

@@ -144,7 +144,16 @@ def test_interrupted_build_then_normal_build_gives_a_correct_site(tmp_path):
     slow = "# Chapter\n\n```{code-cell} ipython3\nimport time\ntime.sleep(4)\nprint('slept')\n```\n"
     root = write_book(tmp_path, slow)
     command = [str(SPHINX_BUILD), "-M", "html", ".", "_build", "--no-color", "-D", "d2l_selected=numpy,torch"]
-    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # As in a terminal: a suite started in the background inherits SIGINT ignored, and Python
+        # then never turns Ctrl-C into KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     lines = []
     for line in process.stdout:
         lines.append(line)
@@ -156,6 +165,9 @@ def test_interrupted_build_then_normal_build_gives_a_correct_site(tmp_path):
             break
     output = "".join(lines) + process.communicate(timeout=60)[0]
     assert process.returncode != 0 and "Interrupted" in output
+    assert "Task was destroyed but it is pending" not in output
+    status = json.loads((root / "_build" / "d2l-report.json").read_text())
+    assert status["status"] == "interrupted"
     assert time.monotonic() - interrupted < 15, "Ctrl-C took too long to stop the build"
     assert len(running) == 2, "the check below would not see this build's kernels"
     assert kernels_of(root) == [], "kernels left running"
