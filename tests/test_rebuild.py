@@ -215,3 +215,45 @@ def test_a_reused_kernel_is_reset_between_chapters(tmp_path):
     assert [run["kernel"] for run in kernels] == ["warm", "reused", "reused"]  # cold build: warmed early
     text = fresh.page("sub/second").select_one(".cell_output").get_text().strip()
     assert text == "False False (6.4, 4.8) [] False sub"
+
+
+def test_undoing_an_edit_reruns_nothing_and_removed_chapters_leave_the_cache(tmp_path):
+    root = write_book(tmp_path, "# Chapter\n\n```{code-cell} ipython3\nprint('version one')\n```\n")
+    rebuild(root, "-D", "d2l_selected=numpy")
+    edit(root / "chapter.md", "version one", "version two")
+    assert "version two" in rebuild(root, "-D", "d2l_selected=numpy").page("chapter").get_text()
+    assert report(root) == {"chapter [numpy]": "executed"}
+    edit(root / "chapter.md", "version two", "version one")  # the undo
+    undone = rebuild(root, "-D", "d2l_selected=numpy")
+    assert report(root) == {"chapter [numpy]": "cached"}
+    assert "version one" in undone.page("chapter").get_text()
+
+    entries = root / "_build" / ".d2l-cache" / "chapter" / "numpy"
+    assert len(list(entries.glob("*.json"))) == 2
+    (root / "chapter.md").unlink()
+    (root / "index.md").write_text("# Book\n\nNo chapters.\n")
+    rebuild(root, "-D", "d2l_selected=numpy")
+    assert not list(entries.glob("*.json"))
+
+
+WRITER = "# Writer\n\n```{code-cell} ipython3\nimport time\ntime.sleep(1)\nopen('shared.txt', 'w').write('WORD')\n```\n"
+READER = "# Reader\n\n```{code-cell} ipython3\nprint('read', open('shared.txt').read())\n```\n"
+
+
+def test_a_chapter_that_depends_on_another_runs_after_it_and_again_when_it_changes(tmp_path):
+    root = write_book(tmp_path, READER, lib=WRITER)
+    edit(root / "chapter.md", "---\n\n", "d2l:\n  depends: [lib]\n---\n\n")
+    first = rebuild(root, "-D", "d2l_selected=numpy", "-D", "d2l_jobs=2")
+    assert "read WORD" in first.page("chapter").get_text()  # waited for the writer, on two kernels
+    edit(root / "lib.md", "'WORD'", "'OTHER'")
+    second = rebuild(root, "-D", "d2l_selected=numpy", "-D", "d2l_jobs=2")
+    assert report(root) == {"lib [numpy]": "executed", "chapter [numpy]": "executed"}
+    assert "read OTHER" in second.page("chapter").get_text()
+
+
+def test_an_unknown_dependency_names_the_chapter(tmp_path):
+    root = write_book(tmp_path, READER)
+    edit(root / "chapter.md", "---\n\n", "d2l:\n  depends: [wirter]\n---\n\n")
+    result = build(root, "-D", "d2l_selected=numpy")
+    assert result.returncode == 2
+    assert "chapter.md:1: d2l.depends names 'wirter', which is not a chapter of the book" in result.output
