@@ -1,15 +1,23 @@
-"""Shared helpers: build fixture books with the real sphinx-build, as an author would."""
+"""Shared helpers: build fixture books with Sphinx, as an author would."""
 
 from __future__ import annotations
 
+import io
+import os
+import re
 import shutil
 import subprocess
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
+from sphinx.application import Sphinx
+from sphinx.util.docutils import docutils_namespace, patch_docutils
+
+from d2lext.state import book_build as book_build_of
 
 BOOKS = Path(__file__).parent / "books"
 REPO = Path(__file__).resolve().parent.parent
@@ -35,16 +43,75 @@ class Build:
         return BeautifulSoup((self.html / f"{name}.html").read_text(encoding="utf8"), "html.parser")
 
 
-def build(root: Path, *options: str, timeout: int = 300) -> Build:
-    """Run sphinx-build on a book folder (conf.py and sources side by side)."""
+def build(root: Path, *options: str, timeout: int = 300, process: bool = False) -> Build:
+    """Build a book folder (conf.py and sources side by side) as ``sphinx-build -M html . _build``.
+
+    In this process by default (Sphinx's own application, as sphinx-build makes it, minus the
+    second of start-up), or as a real ``sphinx-build`` process with ``process=True`` or ``-j``.
+    """
+    if process or "-j" in options:
+        return build_process(root, ".", *options, timeout=timeout)
+    return build_in_process(root, root, root, options)
+
+
+def build_process(root: Path, source: str, *options: str, timeout: int = 300) -> Build:
     done = subprocess.run(
-        [str(SPHINX_BUILD), "-M", "html", ".", "_build", "--no-color", *options],
+        [str(SPHINX_BUILD), "-M", "html", source, "_build", "-c", ".", "--no-color", *options],
         cwd=root,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
     return Build(root, done.returncode, done.stdout + done.stderr)
+
+
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def build_in_process(root: Path, source: Path, conf: Path, options: tuple[str, ...]) -> Build:
+    """What sphinx-build does, in this process: same folders, overrides, output and exit status.
+
+    Afterwards the build's kernels are stopped and its lock released, as the end of a
+    sphinx-build process does.
+    """
+    overrides = {}
+    rest = list(options)
+    while rest:
+        option = rest.pop(0)
+        assert option == "-D", f"in-process builds take only -D options, not {option}"
+        name, _, value = rest.pop(0).partition("=")
+        overrides[name] = value
+    stream = io.StringIO()
+    returncode = 0
+    app = None
+    previous = os.getcwd()
+    os.chdir(root)
+    try:
+        with patch_docutils(conf), docutils_namespace():
+            app = Sphinx(
+                source,
+                conf,
+                root / "_build" / "html",
+                root / "_build" / "doctrees",
+                "html",
+                confoverrides=overrides,
+                status=stream,
+                warning=stream,
+            )
+            app.build()
+            returncode = app.statuscode
+    except SystemExit as stop:
+        returncode = stop.code if isinstance(stop.code, int) else 1
+    except Exception:
+        returncode = 2
+        stream.write(traceback.format_exc())
+    finally:
+        os.chdir(previous)
+        book = book_build_of(app.env) if app is not None and getattr(app, "env", None) else None
+        if book is not None:
+            book.close()
+            book.release()
+    return Build(root, returncode, _COLOUR.sub("", stream.getvalue()))
 
 
 def copy_book(name: str, target: Path) -> Path:
@@ -59,15 +126,9 @@ def book_build(root: Path, *options: str) -> Build:
     """The book itself (this repository's conf.py and source/) built in ``root``."""
     shutil.copytree(REPO / "source", root / "source")
     shutil.copy(REPO / "conf.py", root / "conf.py")
-    result = subprocess.run(
-        [str(SPHINX_BUILD), "-M", "html", "source", "_build", "-c", ".", "--no-color", *options],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return Build(root, result.returncode, result.stdout + result.stderr)
+    result = build_in_process(root, root / "source", root, options)
+    assert result.returncode == 0, result.output
+    return result
 
 
 @pytest.fixture(scope="session")

@@ -116,7 +116,7 @@ def parallel_book(tmp_path, chapter: str):
 def test_book_errors_read_in_parallel_are_reported_as_in_a_serial_build(tmp_path, chapter, message):
     outcomes = []
     for options in ((), ("-j", "2")):
-        result = build(parallel_book(tmp_path / ("parallel" if options else "serial"), chapter), *options)
+        result = build(parallel_book(tmp_path / ("parallel" if options else "serial"), chapter), *options, process=True)
         assert result.returncode == 2, result.output
         (line,) = error_lines(result.output)
         assert f"ERROR: Book error: {message}" in line
