@@ -34,15 +34,24 @@ sphinxcontrib.bibtex.plugin.register_plugin(
 )
 bibtex_reference_style = "author_year_round"
 
-# Frameworks, in the order their tabs appear. `requires`: modules the kernel must import.
+# Frameworks, in the order their tabs appear: the published book's (MXNet, PyTorch, TensorFlow,
+# Paddle), then NumPy and JAX. `requires`: modules the kernel must import. A framework with an
+# `environment` runs in its own Python environment, which the build makes in .venvs/<name> the
+# first time the framework is selected (MXNet needs numpy 1.23, the book numpy 2).
 d2l_frameworks = {
+    "mxnet": {"label": "MXNet", "requires": ["mxnet", "matplotlib"], "environment": "requirements/mxnet.txt"},
     "torch": {"label": "PyTorch", "requires": ["torch", "matplotlib"]},
+    "tensorflow": {
+        "label": "TensorFlow",
+        "requires": ["tensorflow", "matplotlib"],
+        "environment": "requirements/tensorflow.txt",
+    },
+    "paddle": {"label": "Paddle", "requires": ["paddle", "matplotlib"], "environment": "requirements/paddle.txt"},
     "numpy": {"label": "NumPy", "requires": ["numpy", "matplotlib"]},
-    "mxnet": {"label": "MXNet", "requires": ["mxnet"]},
-    "tensorflow": {"label": "TensorFlow", "requires": ["tensorflow"]},
-    "paddle": {"label": "Paddle", "requires": ["paddle"]},
+    "jax": {"label": "JAX", "requires": ["jax", "matplotlib"], "environment": "requirements/jax.txt"},
 }
-# What `make html` executes and shows; `make html FRAMEWORKS="torch"` overrides it.
+# What `make html` executes and shows: the two frameworks of the book's own environment.
+# `make html FRAMEWORKS="torch"` overrides it; FRAMEWORKS=all selects every framework.
 d2l_selected = ["numpy", "torch"]
 # Seconds one cell may run.
 d2l_timeout = 600

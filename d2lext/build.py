@@ -41,6 +41,7 @@ from .package_check import package_report
 from .plan import Plan, documents_to_read, due_runs, run_keys
 from .report import Progress
 from .runs import Result, Run
+from .venvs import Environments, Fingerprints, kernel_python, kernel_specs
 
 
 class Log(Protocol):
@@ -79,7 +80,9 @@ def failure_outcome(results: Iterable[Result], keep_going: bool) -> tuple[str | 
 class BookBuild:
     """Everything one build of the book owns, with plain methods for each stage."""
 
-    def __init__(self, config: BookConfig, root: Path, source: Path, site: Site, log: Log):
+    def __init__(
+        self, config: BookConfig, root: Path, source: Path, site: Site, log: Log, conf_dir: Path | None = None
+    ):
         self.config = config
         self.root = root
         """The build directory (``_build``): the package, the cache and the report live here."""
@@ -96,6 +99,10 @@ class BookBuild:
         self._lock = BuildLock(root / ".d2l.lock")
         self._progress: Progress | None = None
         self._documents: set[str] = set()
+        conf_dir = conf_dir or source
+        self.environments = Environments(conf_dir / config.environments, conf_dir, log.info)
+        own = [fw for fw in config.frameworks.values() if fw.environment]
+        self.kernel_specs = kernel_specs([self.environments.kernel_dir(fw) for fw in own])
 
     @property
     def package_root(self) -> Path:
@@ -117,13 +124,18 @@ class BookBuild:
         if self._engine is None:
             env = kernel_env(self.package_root, self.state_dir)
             roots = tuple(os.path.join(str(path), "") for path in (self.package_root, self.source))  # "dir/"
-            self._engine = Engine(self.config.jobs, env, self.state_dir / "logs", roots)
+            self._engine = Engine(self.config.jobs, env, self.state_dir / "logs", roots, self.kernel_specs)
             atexit.register(self.close)  # a build stopped by an error or Ctrl-C leaves no kernel behind
         return self._engine
 
     def start(self) -> None:
-        """Take the build directory (waiting for another build of it), then warm kernels up."""
+        """Take the build directory (waiting for another build of it), make the selected frameworks'
+        own environments if they are missing, then warm kernels up."""
         self._lock.acquire(self.log.info)
+        with self.stage():
+            for framework in self.config.selected_frameworks:
+                if framework.environment is not None:
+                    self.environments.ensure(framework)
         self.warm()
 
     def release(self) -> None:
@@ -192,8 +204,19 @@ class BookBuild:
         archive = archive_path(self.root / "dist", config, self.site.release)
         if rewritten or not archive.exists():
             write_archive(self.package_root, archive.parent, config, self.site.release)
-        self.plan = Plan(config, book, run_keys(book, config), places, self.package_root, rewritten, archive)
+        keys = run_keys(book, config, self.fingerprints())
+        self.plan = Plan(config, book, keys, places, self.package_root, rewritten, archive)
         return self.plan
+
+    def fingerprints(self) -> dict[str, str]:
+        """Each selected framework's environment fingerprint (read once per build and environment)."""
+        known = Fingerprints(self.state_dir / "environments.json")
+        found = {}
+        for framework in self.config.selected_frameworks:
+            python = kernel_python(self.kernel_specs, framework.kernel)
+            found[framework.name] = known.of(python) if python else framework.kernel
+        known.save()
+        return found
 
     def outdated(self, dependencies: dict[str, Iterable[str]], found: Iterable[str]) -> set[str]:
         """Documents to read again: runs not cached, or showing a package file this build rewrote."""
@@ -222,7 +245,7 @@ class BookBuild:
                 results.append(cached)
 
         for framework in {run.framework for run in missing}:
-            problem = missing_requirement(framework)
+            problem = missing_requirement(framework, self.kernel_specs)
             if problem:
                 raise BookError(problem)
 

@@ -1,10 +1,10 @@
-"""The execution cache: one entry per (document, framework), keyed by what can change its outputs.
+"""The execution cache: entries per (document, framework), keyed by what can change its outputs.
 
-The key covers the framework and its kernel, the code of the cells that run in it (in order, with
-the tags that change execution), and the saved package's code for that framework when the cells
-import it. Prose, other frameworks' cells and other documents are not in it, so editing them
-re-runs nothing. Entries are written atomically; the cache keeps several per pair, within a
-size bound.
+The key covers the framework, its kernel and the environment the kernel runs in (its Python and
+installed distributions), the code of the cells that run in it (in order, with the tags that
+change execution), and the saved package's code for that framework when the cells import it.
+Prose, other frameworks' cells and other documents are not in it, so editing them re-runs
+nothing. Entries are written atomically; the cache keeps several per pair, within a size bound.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .files import write_atomic
 from .runs import Result, Run
 
 #: Bump when the entry format or what the key covers changes.
-FORMAT = 1
+FORMAT = 2
 #: Cell tags that change how a cell executes (the others only change how it is shown).
 EXECUTION_TAGS = frozenset({"raises-exception", "skip-execution"})
 #: The outputs a notebook cell can hold.
@@ -38,12 +38,14 @@ def imports_package(chapter: Chapter, framework: str, package: str) -> bool:
     )
 
 
-def cache_key(chapter: Chapter, framework: Framework, package_code: str | None) -> str:
-    """The key of a run; ``package_code`` is the saved module's code, if the cells import it."""
+def cache_key(chapter: Chapter, framework: Framework, package_code: str | None, environment: str = "") -> str:
+    """The key of a run; ``package_code`` is the saved module's code, if the cells import it;
+    ``environment`` the fingerprint of the Python environment its kernel runs in."""
     content = {
         "format": FORMAT,
         "framework": framework.name,
         "kernel": framework.kernel,
+        "environment": environment,
         "cells": [
             [cell.source, sorted(EXECUTION_TAGS.intersection(cell.tags))] for cell in chapter.cells_for(framework.name)
         ],

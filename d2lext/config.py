@@ -52,6 +52,19 @@ class Framework:
     """Jupyter kernel that runs this framework's cells."""
     requires: tuple[str, ...] = ()
     """Importable modules the kernel must have; checked before any execution."""
+    environment: Environment | None = None
+    """The framework's own Python environment, made by the build on first use; ``None``: the
+    kernel named by ``kernel`` (by default the one Sphinx runs in)."""
+
+
+@dc.dataclass(frozen=True)
+class Environment:
+    """How a framework's own Python environment is made."""
+
+    requirements: str
+    """A pip requirements file, relative to the folder of ``conf.py``."""
+    python: str = ""
+    """The Python that makes it (a command or a path); "" for the one running the build."""
 
 
 PREFIX = "d2l_"
@@ -73,23 +86,56 @@ def split_names(value: Any) -> list[str]:
 
 def _framework(name: str, spec: Any) -> Framework:
     option_name = f"d2l_frameworks[{name!r}]"
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise BookError(f"d2l_frameworks: {name!r} is not a valid framework name (lowercase, e.g. 'torch')")
+    if not isinstance(name, str) or not _NAME.match(name) or name == "all":
+        raise BookError(
+            f"d2l_frameworks: {name!r} is not a valid framework name (lowercase, e.g. 'torch'; 'all' is reserved)"
+        )
     if isinstance(spec, str):
         spec = {"label": spec}
     if not isinstance(spec, dict):
-        raise BookError(f"{option_name} must be a dict with 'label' (and optionally 'kernel', 'requires')")
-    unknown = set(spec) - {"label", "kernel", "requires"}
+        raise BookError(
+            f"{option_name} must be a dict with 'label' (and optionally 'kernel', 'requires', 'environment')"
+        )
+    unknown = set(spec) - {"label", "kernel", "requires", "environment"}
     if unknown:
-        raise BookError(f"{option_name} has unknown keys {sorted(unknown)}; allowed: label, kernel, requires")
+        raise BookError(
+            f"{option_name} has unknown keys {sorted(unknown)}; allowed: label, kernel, requires, environment"
+        )
+    if "kernel" in spec and "environment" in spec:
+        raise BookError(
+            f"{option_name}: give either 'kernel' (an existing kernel) or 'environment' (one the build makes)"
+        )
+    environment = _environment(option_name, spec["environment"]) if "environment" in spec else None
     label = spec.get("label", name)
-    kernel = spec.get("kernel", "python3")
+    kernel = spec.get("kernel", f"d2l-{name}" if environment else "python3")
     requires = spec.get("requires", [name])
     if not isinstance(label, str) or not isinstance(kernel, str):
         raise BookError(f"{option_name}: 'label' and 'kernel' must be strings")
     if isinstance(requires, str) or not all(isinstance(m, str) for m in requires):
         raise BookError(f"{option_name}['requires'] must be a list of module names")
-    return Framework(name, label, kernel, tuple(requires))
+    return Framework(name, label, kernel, tuple(requires), environment)
+
+
+def _environment(option_name: str, spec: Any) -> Environment:
+    if isinstance(spec, str):
+        spec = {"requirements": spec}
+    if (
+        not isinstance(spec, dict)
+        or not isinstance(spec.get("requirements"), str)
+        or set(spec)
+        - {
+            "requirements",
+            "python",
+        }
+    ):
+        raise BookError(
+            f"{option_name}['environment'] must be a requirements file, or "
+            f"{{'requirements': 'requirements/<name>.txt', 'python': 'python3.11'}}"
+        )
+    python = spec.get("python", "")
+    if not isinstance(python, str):
+        raise BookError(f"{option_name}['environment']['python'] must be a command or a path")
+    return Environment(spec["requirements"], python)
 
 
 def _frameworks(raw: Any, parsed: dict) -> dict[str, Framework]:
@@ -103,6 +149,8 @@ def _selected(raw: Any, parsed: dict) -> tuple[str, ...]:
     if raw is None:  # not set: every configured framework
         return tuple(frameworks)
     wanted = split_names(raw)
+    if wanted == ["all"]:
+        return tuple(frameworks)
     if not wanted:
         raise BookError(
             f"the selection of frameworks (FRAMEWORKS / d2l_selected) is empty; "
@@ -175,6 +223,12 @@ def _package_name(raw: Any, parsed: dict) -> str:
     return raw
 
 
+def _folder(raw: Any, parsed: dict) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise BookError(f"d2l_environments must be a folder, not {raw!r}")
+    return raw
+
+
 def _flag(raw: Any, parsed: dict) -> bool:
     if isinstance(raw, str):
         return raw.strip().lower() not in ("", "0", "false", "no")
@@ -202,6 +256,12 @@ class BookConfig:
         [], _tags, "cell tags that are neither frameworks nor MyST-NB's", default=frozenset()
     )
     package_name: str = option("d2l", _package_name, "the saved package's name", default="d2l")
+    environments: str = option(
+        ".venvs",
+        _folder,
+        "folder (relative to conf.py's) holding the frameworks' own environments",
+        default=".venvs",
+    )
     cache_size: int = option(
         "1GB",
         _size,

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from jupyter_client.kernelspec import KernelSpecManager
+
 from .config import Framework
 from .kernel import Worker
 from .runs import Result, Run
@@ -25,9 +27,16 @@ class Engine:
     then cancelled, the kernels shut down, and the interrupt re-raised.
     """
 
-    def __init__(self, jobs: int, env: dict[str, str], log_dir: Path, module_roots: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        jobs: int,
+        env: dict[str, str],
+        log_dir: Path,
+        module_roots: tuple[str, ...] = (),
+        kernel_specs: KernelSpecManager | None = None,
+    ):
         self.jobs = jobs
-        self.workers = [Worker(n, env, log_dir, module_roots) for n in range(jobs)]
+        self.workers = [Worker(n, env, log_dir, module_roots, kernel_specs) for n in range(jobs)]
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="d2l-kernels", daemon=True)
         self._thread.start()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
 from .config import Framework
 from .files import write_if_changed
+from .venvs import kernel_python
 
 #: matplotlib settings that make figures reproducible: the same code gives the same SVG.
 MATPLOTLIBRC = "svg.hashsalt: d2l\n"
@@ -33,30 +33,31 @@ _FIND_MODULES = (
 )
 
 
-def missing_requirement(framework: Framework) -> str | None:
+def missing_requirement(framework: Framework, specs: KernelSpecManager) -> str | None:
     """Why ``framework`` cannot run here (kernel or module missing), or ``None`` when it can."""
     try:
-        spec = KernelSpecManager().get_kernel_spec(framework.kernel)
+        specs.get_kernel_spec(framework.kernel)
     except NoSuchKernel:
         return (
             f"framework {framework.name!r} needs the Jupyter kernel {framework.kernel!r}, which is not installed "
             f"(see `jupyter kernelspec list`)"
         )
-    if not framework.requires:
-        return None
-    python = spec.argv[0]
-    if python in {"python", "python3", f"python3.{sys.version_info[1]}"}:
-        python = sys.executable  # as jupyter_client does when it launches the kernel
-    if "python" not in Path(python).name:
-        return None  # not a Python kernel we can ask
+    python = kernel_python(specs, framework.kernel)
+    if not framework.requires or python is None:
+        return None  # nothing to check, or not a Python kernel we can ask
     found = subprocess.run(
         [python, "-c", _FIND_MODULES, *framework.requires], capture_output=True, text=True, check=False
     )
     missing = found.stdout.split()
     if found.returncode != 0 or missing:
         names = " ".join(missing) or " ".join(framework.requires)
+        where = (
+            f"add it to {framework.environment.requirements}"
+            if framework.environment
+            else f"install it (pip install {names})"
+        )
         return (
             f"framework {framework.name!r} needs {names}, which the kernel {framework.kernel!r} cannot import: "
-            f"install it (pip install {names}) or leave the framework out (make html FRAMEWORKS=...)"
+            f"{where} or leave the framework out (make html FRAMEWORKS=...)"
         )
     return None

@@ -46,8 +46,8 @@ def start_build(app: Sphinx) -> BookBuild | None:
         return None  # reported at config-inited
     conf = app.config
     site = Site(conf.project, conf.release, conf.html_baseurl, conf.html_file_suffix or ".html")
-    build = BookBuild(config, Path(app.doctreedir).parent, Path(app.srcdir), site, SphinxLog())
-    build.start()
+    build = BookBuild(config, Path(app.doctreedir).parent, Path(app.srcdir), site, SphinxLog(), Path(app.confdir))
+    stop_on_book_errors(build.start)()  # waits for another build; makes missing environments
     return build
 
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -39,8 +40,16 @@ def strip_ansi(text: str) -> str:
 class Worker:
     """Runs chapters one after another in one kernel, kept while the framework stays the same."""
 
-    def __init__(self, number: int, env: dict[str, str], log_dir: Path, module_roots: tuple[str, ...]):
+    def __init__(
+        self,
+        number: int,
+        env: dict[str, str],
+        log_dir: Path,
+        module_roots: tuple[str, ...],
+        kernel_specs: KernelSpecManager | None = None,
+    ):
         self.number = number
+        self.kernel_specs = kernel_specs or KernelSpecManager()
         self.env = env
         self.log_dir = log_dir
         self.module_roots = module_roots
@@ -60,7 +69,7 @@ class Worker:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             self.log = self.log_dir / f"kernel-{self.number}-{framework.name}.log"
             self._log_file = open(self.log, "w")  # noqa: SIM115 (closed in shutdown)
-            self.km = AsyncKernelManager(kernel_name=framework.kernel)
+            self.km = AsyncKernelManager(kernel_name=framework.kernel, kernel_spec_manager=self.kernel_specs)
             # The kernel's own stdout and stderr (bytes written to its file descriptors, not what
             # cells print) go to its log, not to the build's console.
             await self.km.start_kernel(

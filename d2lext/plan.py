@@ -43,8 +43,10 @@ class Plan:
         self.chapters = {chapter.docname: chapter for chapter in self.book.chapters}
 
 
-def run_keys(book: Book, config: BookConfig) -> dict[tuple[str, str], str]:
+def run_keys(book: Book, config: BookConfig, environments: dict[str, str] | None = None) -> dict[tuple[str, str], str]:
     """The cache key of every (chapter, selected framework) run that has cells to execute.
+
+    ``environments`` gives each framework's environment fingerprint (upgrading it re-runs its runs).
 
     A chapter that depends on others (front matter ``d2l.depends``) folds their keys, in the same
     framework, into its own: a change that re-runs them re-runs it.
@@ -59,7 +61,8 @@ def run_keys(book: Book, config: BookConfig) -> dict[tuple[str, str], str]:
             if chapter.cells_for(framework.name):
                 imported = imports_package(chapter, framework.name, config.package_name)
                 code = package_code[framework.name] if imported else None
-                own[chapter.docname, framework.name] = cache_key(chapter, framework, code)
+                environment = (environments or {}).get(framework.name, "")
+                own[chapter.docname, framework.name] = cache_key(chapter, framework, code, environment)
     chapters = {chapter.docname: chapter for chapter in book.chapters}
     for chapter in book.chapters:
         for name in chapter.depends:

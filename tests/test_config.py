@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from d2lext.config import defaults, load, split_names
+from d2lext.config import Environment, defaults, load, split_names
 from d2lext.errors import BookError
 
 
@@ -56,3 +56,34 @@ def test_timeouts_and_cache_sizes_in_the_units_people_write():
     assert load(conf()).cache_size == 2**30
     assert load(conf(d2l_cache_size="500MB")).cache_size == 500 * 2**20
     assert load(conf(d2l_cache_size=4096)).cache_size == 4096
+
+
+def test_a_framework_may_name_its_own_environment():
+    frameworks = {
+        "torch": {"label": "PyTorch"},
+        "mxnet": {"label": "MXNet", "environment": "requirements/mxnet.txt"},
+        "old": {"label": "Old", "environment": {"requirements": "old.txt", "python": "python3.11"}},
+        "custom": {"label": "Custom", "kernel": "my-kernel"},
+    }
+    config = load(conf(d2l_frameworks=frameworks))
+    assert config.frameworks["torch"].environment is None and config.frameworks["torch"].kernel == "python3"
+    assert config.frameworks["mxnet"].environment == Environment("requirements/mxnet.txt", "")
+    assert config.frameworks["mxnet"].kernel == "d2l-mxnet"  # the kernel the build registers
+    assert config.frameworks["old"].environment == Environment("old.txt", "python3.11")
+    assert config.frameworks["custom"].kernel == "my-kernel" and config.frameworks["custom"].environment is None
+    assert load(conf(d2l_frameworks=frameworks, d2l_selected="all")).selected == ("torch", "mxnet", "old", "custom")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"environment": "a.txt", "kernel": "k"}, "give either 'kernel' .* or 'environment'"),
+        ({"environment": {"python": "python3.11"}}, r"\['environment'\] must be a requirements file"),
+        ({"environment": {"requirements": "a.txt", "pip": "x"}}, r"\['environment'\] must be a requirements file"),
+        ({"environment": {"requirements": "a.txt", "python": 3}}, r"\['python'\] must be a command or a path"),
+        ({"environment": 5}, r"\['environment'\] must be a requirements file"),
+    ],
+)
+def test_bad_environments_name_the_option(spec, message):
+    with pytest.raises(BookError, match=message):
+        load(conf(d2l_frameworks={"mxnet": {"label": "MXNet", **spec}}))

@@ -1,0 +1,195 @@
+"""Frameworks' own Python environments: made on first use, their kernels registered, their contents fingerprinted.
+
+Frameworks conflict (MXNet needs numpy 1.23, the book numpy 2), so a framework may name a
+requirements file; the build then makes ``<environments>/<framework>`` with ``venv`` and pip,
+installs a Jupyter kernel there, and runs that framework's cells in it. A fingerprint of every
+environment a kernel runs in (its Python and its installed distributions) is part of the cache
+keys, so upgrading a framework re-runs its chapters and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+from .cells import display_path
+from .config import Framework
+from .errors import BookError
+from .files import write_atomic, write_if_changed
+
+#: Installed with every environment's requirements: what a kernel and the book's figures need.
+KERNEL_PACKAGES = ("ipykernel", "matplotlib", "matplotlib-inline")
+#: In an environment: what it was made from (so a changed requirements file updates it).
+READY = ".d2l-ready"
+
+
+class Environments:
+    """The frameworks' own environments, in one folder beside the book's ``.venv``."""
+
+    def __init__(self, folder: Path, conf_dir: Path, info: Callable[[str], None]):
+        self.folder = folder
+        self.conf_dir = conf_dir
+        self.info = info
+
+    def path(self, framework: Framework) -> Path:
+        return self.folder / framework.name
+
+    def kernel_dir(self, framework: Framework) -> Path:
+        return self.path(framework) / "share" / "jupyter" / "kernels"
+
+    def requirements(self, framework: Framework) -> Path:
+        return self.conf_dir / framework.environment.requirements
+
+    def recipe(self, framework: Framework) -> str:
+        """What the environment is made from: the Python asked for and the requirements' text."""
+        requirements = self.requirements(framework)
+        try:
+            text = requirements.read_text(encoding="utf8")
+        except OSError:
+            raise BookError(
+                f"d2l_frameworks[{framework.name!r}]: the requirements file {requirements} does not exist"
+            ) from None
+        content = [framework.environment.python, framework.kernel, text, list(KERNEL_PACKAGES)]
+        return hashlib.sha256(json.dumps(content).encode()).hexdigest()
+
+    def ensure(self, framework: Framework) -> None:
+        """Make (or bring up to date) the framework's environment and its kernel, saying so."""
+        target = self.path(framework)
+        recipe = self.recipe(framework)
+        ready = target / READY
+        if ready.is_file() and ready.read_text(encoding="utf8") == recipe:
+            return
+        log = target.parent / f"{framework.name}-setup.log"
+        self.info(
+            f"setting up the {framework.label} environment in {display_path(target)} (first use, or its "
+            f"requirements changed); this can take minutes, pip's output goes to {display_path(log)}"
+        )
+        started = time.perf_counter()
+        python = target / "bin" / "python"
+        steps = []
+        if not python.exists():
+            steps.append([framework.environment.python or sys.executable, "-m", "venv", str(target)])
+        steps.append(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--quiet",
+                "-r",
+                str(self.requirements(framework)),
+                *KERNEL_PACKAGES,
+            ]
+        )
+        steps.append(
+            [
+                str(python),
+                "-m",
+                "ipykernel",
+                "install",
+                "--prefix",
+                str(target),
+                "--name",
+                framework.kernel,
+                "--display-name",
+                framework.label,
+            ]
+        )
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w", encoding="utf8") as output:
+            for step in steps:
+                output.write(f"$ {shlex.join(step)}\n")
+                output.flush()
+                try:
+                    done = subprocess.run(step, stdout=output, stderr=subprocess.STDOUT, check=False)
+                except FileNotFoundError:
+                    raise BookError(
+                        f"cannot make the {framework.label} environment: the Python {step[0]!r} is not installed "
+                        f"(d2l_frameworks[{framework.name!r}]['environment']['python'])"
+                    ) from None
+                if done.returncode != 0:
+                    raise BookError(
+                        f"cannot make the {framework.label} environment: `{shlex.join(step[:4])} ...` failed "
+                        f"(see {display_path(log)}); with access to the package index, run the build again, or leave "
+                        f"{framework.name} out (make html FRAMEWORKS=...)"
+                    )
+        write_atomic(ready, recipe)
+        self.info(f"{framework.label} environment ready ({time.perf_counter() - started:.0f} s)")
+
+
+def kernel_specs(extra_dirs: list[Path]) -> KernelSpecManager:
+    """Jupyter's kernel lookup, with the frameworks' own environments' kernels first."""
+    manager = KernelSpecManager()
+    manager.kernel_dirs = [str(folder) for folder in extra_dirs] + list(manager.kernel_dirs)
+    return manager
+
+
+def kernel_python(specs: KernelSpecManager, kernel: str) -> str | None:
+    """The Python a kernel runs, or ``None`` if the kernel is unknown or not a Python one."""
+    try:
+        spec = specs.get_kernel_spec(kernel)
+    except NoSuchKernel:
+        return None
+    python = spec.argv[0] if spec.argv else ""
+    if python in {"python", "python3", f"python3.{sys.version_info[1]}"}:
+        return sys.executable  # as jupyter_client does when it launches the kernel
+    return python if "python" in Path(python).name else None
+
+
+_LIST = (
+    "import sys, json, importlib.metadata as m\n"
+    "print(json.dumps([sys.version, sorted({(d.metadata['Name'] or '?').lower() + '==' + d.version "
+    "for d in m.distributions()})]))"
+)
+
+
+class Fingerprints:
+    """What each Python environment holds (its version, its distributions and their versions), as a
+    short hash. Read with one subprocess per environment, and again only when one of its
+    site-packages folders changed (installing or removing a distribution changes it)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.known = json.loads(path.read_text(encoding="utf8"))
+            assert isinstance(self.known, dict)
+        except Exception:  # missing or damaged: read the environments again
+            self.known = {}
+
+    def of(self, python: str) -> str:
+        stamp = _stamp(python)
+        known = self.known.get(python)
+        if stamp is not None and isinstance(known, dict) and known.get("stamp") == stamp:
+            return known["fingerprint"]
+        done = subprocess.run([python, "-c", _LIST], capture_output=True, text=True, check=False)
+        listing = done.stdout if done.returncode == 0 else f"unreadable: {done.stderr[-200:]}"
+        fingerprint = hashlib.sha256(listing.encode()).hexdigest()[:16]
+        self.known[python] = {"stamp": stamp, "fingerprint": fingerprint}
+        return fingerprint
+
+    def save(self) -> None:
+        write_if_changed(self.path, json.dumps(self.known, indent=1, sort_keys=True))
+
+
+def _stamp(python: str) -> list | None:
+    """What changes when an environment's contents change: its interpreter and site-packages folders."""
+    found = shutil.which(python) or python
+    executable = Path(found)
+    try:
+        real = executable.resolve()
+        stamp = [str(real), real.stat().st_mtime_ns]
+        folders = sorted(executable.parent.parent.glob("lib/python3*/site-packages"))
+        stamp += [[str(folder), folder.stat().st_mtime_ns] for folder in folders]
+    except OSError:
+        return None
+    return stamp if len(stamp) > 2 else None

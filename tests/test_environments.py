@@ -1,0 +1,91 @@
+"""A framework in its own Python environment: made by the build, its kernel used, its fingerprint in the keys."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from conftest import build, write_book
+from test_bad_input import error_lines
+from test_rebuild import rebuild
+
+# A second environment, small and different from the book's: numpy 1.26 instead of 2.x.
+OLD_REQUIREMENTS = "numpy==1.26.4\nmatplotlib==3.8.4\n"
+CONF = """
+d2l_frameworks["old"] = {"label": "Old NumPy", "requires": ["numpy"], "environment": "old.txt"}
+"""
+LIB = """# Lib
+
+```{code-cell} ipython3
+def double(x):  #@save
+    return 2 * x
+```
+"""
+CHAPTER = """# Chapter
+
+```{code-cell} ipython3
+:tags: [numpy]
+from d2l import numpy as d2l
+```
+
+```{code-cell} ipython3
+:tags: [old]
+from d2l import old as d2l
+```
+
+```{code-cell} ipython3
+import sys
+import numpy
+print('numpy', numpy.__version__, 'package says', d2l.double(21), 'python', sys.prefix.endswith('old'))
+```
+"""
+
+
+def report(root) -> dict[str, str]:
+    data = json.loads((root / "_build" / "d2l-report.json").read_text())
+    return {f"{run['document']} [{run['framework']}]": run["status"] for run in data["details"]}
+
+
+def outputs(result) -> dict[str, str]:
+    """Framework -> what the shared cell printed in it."""
+    page = result.page("chapter")
+    return {
+        label["data-sync-id"]: label.find_next_sibling("div").get_text(" ", strip=True)
+        for label in page.select(".d2l-outputs > label")
+    }
+
+
+def test_a_framework_runs_in_an_environment_the_build_makes(tmp_path):
+    root = write_book(tmp_path, CHAPTER, lib=LIB, conf_extra=CONF)
+    (root / "old.txt").write_text(OLD_REQUIREMENTS)
+    first = rebuild(root, "-D", "d2l_selected=numpy,old")
+    assert "setting up the Old NumPy environment in .venvs/old" in first.output
+    printed = outputs(first)
+    assert printed["old"] == "numpy 1.26.4 package says 42 python True"
+    assert printed["numpy"].startswith("numpy 2.") and printed["numpy"].endswith("package says 42 python False")
+    assert (root / ".venvs" / "old" / "share" / "jupyter" / "kernels" / "d2l-old" / "kernel.json").is_file()
+
+    again = rebuild(root, "-D", "d2l_selected=numpy,old")
+    assert "setting up" not in again.output and report(root) == {}
+
+    # Upgrading something in that environment re-runs its chapters, and only those.
+    pip = [str(root / ".venvs" / "old" / "bin" / "python"), "-m", "pip", "install", "--quiet", "six==1.16.0"]
+    subprocess.run(pip, check=True, capture_output=True)
+    upgraded = rebuild(root, "-D", "d2l_selected=numpy,old")
+    assert report(upgraded.root) == {
+        "lib [numpy]": "cached",
+        "lib [old]": "executed",
+        "chapter [numpy]": "cached",
+        "chapter [old]": "executed",
+    }
+
+
+def test_an_environment_that_cannot_be_made_is_one_line(tmp_path):
+    root = write_book(tmp_path, "# Chapter\n", conf_extra=CONF)
+    (root / "old.txt").write_text("d2l-there-is-no-such-package==0.0.1\n")
+    result = build(root, "-D", "d2l_selected=old")
+    assert result.returncode == 2
+    (line,) = error_lines(result.output)
+    assert "cannot make the Old NumPy environment: `" in line and "old-setup.log" in line
+    assert "Traceback" not in result.output
+    assert "d2l-there-is-no-such-package" in (root / ".venvs" / "old-setup.log").read_text()
