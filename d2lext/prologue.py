@@ -22,8 +22,10 @@ def _d2l_prepare(folder, roots):
     if fresh is None:  # a new kernel: remember what a fresh one looks like
         sys._d2l_fresh = {"warnings": list(warnings.filters)}
     else:
+        installed = (sys.prefix, sys.base_prefix)  # an environment may sit inside the book's folder
         for name, module in list(sys.modules.items()):
-            if (getattr(module, "__file__", None) or "").startswith(roots):
+            file = getattr(module, "__file__", None) or ""
+            if file.startswith(roots) and not file.startswith(installed):
                 del sys.modules[name]
         warnings.filters[:] = fresh["warnings"]
         if "matplotlib.pyplot" in sys.modules:

@@ -125,6 +125,7 @@ def copy_book(name: str, target: Path) -> Path:
 def book_build(root: Path, *options: str) -> Build:
     """The book itself (this repository's conf.py and source/) built in ``root``."""
     shutil.copytree(REPO / "source", root / "source")
+    shutil.copytree(REPO / "requirements", root / "requirements")
     shutil.copy(REPO / "conf.py", root / "conf.py")
     result = build_in_process(root, root / "source", root, options)
     assert result.returncode == 0, result.output
@@ -135,6 +136,19 @@ def book_build(root: Path, *options: str) -> Build:
 def real_book(tmp_path_factory) -> Build:
     """The book built once for NumPy and PyTorch, as `make html` does."""
     return book_build(tmp_path_factory.mktemp("book"))
+
+
+#: Every framework of the book, in the published book's tab order.
+EVERY_FRAMEWORK = ["mxnet", "torch", "tensorflow", "paddle", "numpy", "jax"]
+
+
+@pytest.fixture(scope="session")
+def every_framework_book(tmp_path_factory) -> Build:
+    """The book built with every framework (`make html FRAMEWORKS=all`). The frameworks' own
+    environments are the repository's `.venvs`, made by the first build that needs them."""
+    return book_build(
+        tmp_path_factory.mktemp("every"), "-D", "d2l_selected=all", "-D", f"d2l_environments={REPO / '.venvs'}"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PAGE, Build, book_build
+from conftest import EVERY_FRAMEWORK, PAGE, REPO, Build, book_build
 
 SEED = Path(__file__).parent / "seeds" / "optimization-intro.zh.txt"  # the published page, as text
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -117,3 +117,91 @@ def test_pytorch_alone_gives_plain_listings(tmp_path):
     assert not page.select(".sd-tab-set")
     assert len(page.select(".cell_output img[src$='.svg']")) == 5
     assert "torch.arange" in page.get_text() and "np.arange(0.5" not in page.get_text()
+
+
+def test_every_framework_gets_its_tab_with_its_five_figures(every_framework_book):
+    page = every_framework_book.page(PAGE)
+    groups = page.select("div.sd-tab-set.d2l-tabs")
+    assert len(groups) == 7
+    figures = dict.fromkeys(EVERY_FRAMEWORK, 0)
+    for group in groups:
+        labels = group.find_all("label", recursive=False)
+        assert [label["data-sync-id"] for label in labels] == EVERY_FRAMEWORK
+        assert [label.get_text(strip=True) for label in labels] == [
+            "MXNet",
+            "PyTorch",
+            "TensorFlow",
+            "Paddle",
+            "NumPy",
+            "JAX",
+        ]
+        for label in labels:
+            tab = label.find_next_sibling("div")
+            figures[label["data-sync-id"]] += len(tab.select("img[src$='.svg']"))
+    assert figures == dict.fromkeys(EVERY_FRAMEWORK, 5)
+    assert not page.select(".output.stderr")
+
+
+def seed_lines() -> list[str]:
+    return [line.strip() for line in SEED.read_text(encoding="utf8").splitlines()]
+
+
+def listing_lines(tab) -> list[str]:
+    """A tab's code as the seed's text has it: one line per code line, stripped."""
+    code = "\n".join(block.get_text() for block in tab.select(".cell_input pre"))
+    return [line.strip() for line in code.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("framework", ["mxnet", "tensorflow", "paddle"])
+def test_the_seeds_other_frameworks_listings_are_shown_as_the_seed_shows_them(every_framework_book, framework):
+    seed = [line.replace("  #@save", " #@save").replace(" #@save", "") for line in seed_lines()]
+    page = every_framework_book.page(PAGE)
+    checked = 0
+    for label in page.select(f"div.d2l-tabs > label[data-sync-id={framework}]"):
+        lines = listing_lines(label.find_next_sibling("div"))
+        assert lines, label
+        starts = [i for i, line in enumerate(seed) if line == lines[0]]
+        assert any(seed[i : i + len(lines)] == lines for i in starts), lines
+        checked += 1
+    assert checked == 7
+    if framework == "mxnet":
+        text = page.get_text()
+        assert "from mxnet import np, npx" in text and "npx.set_np()" in text and ".asnumpy()" in text
+
+
+def test_the_package_imports_in_every_frameworks_environment(every_framework_book):
+    code = (
+        "import sys, matplotlib; matplotlib.use('Agg')\n"
+        "import importlib; d2l = importlib.import_module('d2l.' + sys.argv[1])\n"
+        "for name in ('use_svg_display', 'set_figsize', 'set_axes', 'plot', 'annotate'):\n"
+        "    assert callable(getattr(d2l, name)), name\n"
+        "d2l.plot([0.0, 1.0, 2.0], [[0.0, 1.0, 0.0]], 'x', 'y'); d2l.annotate('here', (1, 1), (0.5, 0.5))\n"
+        "print(sys.argv[1], len(d2l.plt.gca().lines))\n"
+    )
+    for framework in EVERY_FRAMEWORK:
+        own = REPO / ".venvs" / framework / "bin" / "python"
+        python = own if own.exists() else Path(sys.executable)
+        done = subprocess.run(
+            [str(python), "-c", code, framework],
+            capture_output=True,
+            text=True,
+            cwd=every_framework_book.root,
+            env={"PYTHONPATH": str(every_framework_book.package), "PATH": ""},
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == [framework, "1"]
+
+
+def test_notebooks_and_the_api_page_cover_every_framework(every_framework_book):
+    page = every_framework_book.page(PAGE)
+    assert [a.get_text() for a in page.select("a.d2l-notebook")] == [
+        "MXNet",
+        "PyTorch",
+        "TensorFlow",
+        "Paddle",
+        "NumPy",
+        "JAX",
+    ]
+    api = every_framework_book.page("api")
+    for framework in EVERY_FRAMEWORK:
+        assert api.find("dt", id=f"d2l.{framework}.annotate") is not None, framework

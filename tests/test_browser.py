@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import PAGE, REPO
+from conftest import EVERY_FRAMEWORK, PAGE, REPO
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO / "_build" / "test-output" / "browser"
@@ -48,6 +48,21 @@ def site(real_book):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+
+
+def serve(folder: Path):
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def every_site(every_framework_book):
+    """The site built with every framework, on a loopback port."""
+    server = serve(every_framework_book.html)
     yield f"http://127.0.0.1:{server.server_port}/"
     server.shutdown()
 
@@ -235,3 +250,52 @@ def test_screenshots_of_the_section_in_each_framework(reader):
     for name in ("torch", "numpy"):
         shot = SCREENSHOTS / f"optimization-intro-{name}.png"
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+
+
+LABELS = {
+    "mxnet": "MXNet",
+    "torch": "PyTorch",
+    "tensorflow": "TensorFlow",
+    "paddle": "Paddle",
+    "numpy": "NumPy",
+    "jax": "JAX",
+}
+
+
+def test_six_tabs_one_choice_for_every_listing_and_page(browser, every_site):
+    reader = Reader(browser, every_site)
+    try:
+        reader.open(f"{PAGE}.html")
+        assert reader.chosen() == ["MXNet"] * 7  # nothing stored yet: the first tab
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for framework in [*EVERY_FRAMEWORK[1:-1], EVERY_FRAMEWORK[0], EVERY_FRAMEWORK[-1]]:  # a change each time
+            reader.page.locator("label.sd-tab-label", has_text=LABELS[framework]).first.click()
+            assert reader.chosen() == [LABELS[framework]] * 7
+            assert reader.stored() == framework
+            visible = [img for img in reader.page.locator(".cell_output img").all() if img.is_visible()]
+            assert len(visible) == 5, framework
+            reader.page.screenshot(path=str(SCREENSHOTS / f"all-frameworks-{framework}-top.png"))
+        reader.open("chapter_preliminaries/plotting.html")  # the last choice, JAX, follows the reader
+        assert set(reader.chosen()) == {"JAX"}
+        reader.open("api.html")
+        assert set(reader.chosen()) == {"JAX"}
+        assert reader.page.locator("dt#d2l\\.jax\\.annotate").is_visible()
+        assert reader.external == [] and reader.failed == [] and reader.errors == []
+    finally:
+        reader.context.close()
+
+
+def test_six_tabs_fit_a_phone(browser, every_site):
+    reader = Reader(browser, every_site)
+    try:
+        reader.page.set_viewport_size({"width": 390, "height": 844})
+        reader.open(f"{PAGE}.html")
+        reader.page.locator("label.sd-tab-label", has_text="Paddle").first.click()
+        labels = reader.page.locator(".d2l-tabs").first.locator("label.sd-tab-label")
+        assert labels.count() == 6 and all(label.is_visible() for label in labels.all())
+        page_width = reader.page.evaluate("() => document.documentElement.scrollWidth")
+        assert page_width <= 390  # the tab labels wrap instead of widening the page
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        reader.page.screenshot(path=str(SCREENSHOTS / "all-frameworks-phone.png"))
+    finally:
+        reader.context.close()
