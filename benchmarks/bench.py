@@ -5,7 +5,10 @@ the ratios compare figures taken under the same machine conditions; medians are 
 
 Books:
 - seed:  this repository's book (the preliminaries and section 11.1), NumPy and PyTorch;
-- large: a generated book of 40 sections, each with small NumPy and PyTorch cells.
+- large: a generated book of 40 sections, each with small NumPy and PyTorch cells;
+- every: this repository's book with every framework (`FRAMEWORKS=all`: MXNet, PyTorch,
+  TensorFlow, Paddle, NumPy, JAX), the frameworks with environments of their own running in the
+  repository's `.venvs` (made by the first build that needs them).
 
 Scenarios (ours): cold build; no-op rebuild; prose edit; one-framework code edit; for the large
 book also the cold build with one worker (the serial reference for the parallel speed-up).
@@ -47,8 +50,21 @@ nb_execution_mode = "off"
 # ---------------------------------------------------------------- books
 
 
+EVERY = ("mxnet", "torch", "tensorflow", "paddle", "numpy", "jax")
+
+
+def every_book(root: Path) -> dict:
+    book = seed_book(root)
+    venvs = REPO / ".venvs"
+    book["options"] = ["-D", "d2l_selected=all", "-D", f"d2l_environments={venvs}"]
+    book["frameworks"] = EVERY
+    book["pythons"] = {name: venvs / name / "bin" / "python" for name in EVERY if (venvs / name).is_dir()}
+    return book
+
+
 def seed_book(root: Path) -> dict:
     shutil.copytree(REPO / "source", root / "source")
+    shutil.copytree(REPO / "requirements", root / "requirements")
     shutil.copy(REPO / "conf.py", root / "conf.py")
     return {
         "root": root,
@@ -118,6 +134,7 @@ def sphinx(book: dict, build: str, conf_dir: Path, *options: str) -> tuple[float
             str(conf_dir),
             "-q",
             "--no-color",
+            *book.get("options", []),
             *options,
         ],
         cwd=book["root"],
@@ -147,7 +164,7 @@ def bare_scripts(book: dict, folder: Path) -> dict[str, Path]:
         "from d2lext.cells import read_chapter\nfrom d2lext.config import BookConfig, Framework\n"
         "from d2lext.toc import outline, toc_order\n"
         "src, framework = Path(sys.argv[1]), sys.argv[2]\n"
-        "config = BookConfig({f: Framework(f, f) for f in ('torch', 'numpy', 'mxnet', 'tensorflow', 'paddle')},"
+        "config = BookConfig({f: Framework(f, f) for f in ('torch', 'numpy', 'mxnet', 'tensorflow', 'paddle', 'jax')},"
         " (framework,))\n"
         "docs = {str(p.relative_to(src).with_suffix('')): p for p in src.rglob('*.md')}\n"
         "text = lambda d: outline(docs[d].read_text()) if d in docs else None\n"
@@ -158,7 +175,7 @@ def bare_scripts(book: dict, folder: Path) -> dict[str, Path]:
         "print(json.dumps(cells))\n"
     )
     scripts = {}
-    for framework in ("numpy", "torch"):
+    for framework in book.get("frameworks", ("numpy", "torch")):
         found = subprocess.run(
             [sys.executable, "-c", code, str(book["root"] / book["src"]), framework],
             capture_output=True,
@@ -179,12 +196,18 @@ def bare_scripts(book: dict, folder: Path) -> dict[str, Path]:
 
 
 def bare_run(book: dict, scripts: dict[str, Path]) -> float:
-    """Both frameworks' scripts side by side; the wall time of the pair."""
+    """The frameworks' scripts side by side, each in its framework's Python; the wall time of all."""
     env = {**os.environ, "PYTHONPATH": str(book["root"] / "_build" / "d2l"), "MPLBACKEND": "Agg"}
     started = time.perf_counter()
     processes = [
-        subprocess.Popen([sys.executable, str(script)], cwd=book["root"], env=env, stdout=subprocess.DEVNULL)
-        for script in scripts.values()
+        subprocess.Popen(
+            [str(book.get("pythons", {}).get(framework, sys.executable)), str(script)],
+            cwd=book["root"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for framework, script in scripts.items()
     ]
     if any(process.wait() != 0 for process in processes):
         raise SystemExit("a bare-code script failed")
@@ -213,6 +236,10 @@ def measure(book: dict, repetitions: int, work: Path) -> dict:
         note("cold: sum of the runs' own times", cold["execution_seconds"])
         note("cold: execution wall, after warm-up", cold["wall_seconds"] - cold["warm_up_wait_seconds"])
         note("cold: waiting for warm-up", cold["warm_up_wait_seconds"])
+        if len(book.get("frameworks", ())) > 2:
+            for framework in book["frameworks"]:
+                own = [run["seconds"] for run in cold["details"] if run["framework"] == framework]
+                note(f"cold: {framework} runs' own times", sum(own))
         if book.get("serial"):
             shutil.rmtree(root / "_build")
             note("cold, one worker (serial)", sphinx(book, "_build", root, "-D", "d2l_jobs=1")[0])
@@ -302,8 +329,9 @@ def markdown(results: dict[str, dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repetitions", type=int, default=5)
-    parser.add_argument("--books", nargs="+", default=["seed", "large"], choices=["seed", "large"])
+    parser.add_argument("--books", nargs="+", default=["seed", "large", "every"], choices=["seed", "large", "every"])
     parser.add_argument("--large-repetitions", type=int, default=3)
+    parser.add_argument("--every-repetitions", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="prepend the results to BENCHMARKS.md")
     args = parser.parse_args()
     results = {}
@@ -312,8 +340,10 @@ def main() -> None:
         for name in args.books:
             root = work / name
             root.mkdir()
-            book = seed_book(root) if name == "seed" else large_book(root)
-            repetitions = args.repetitions if name == "seed" else args.large_repetitions
+            book = {"seed": seed_book, "large": large_book, "every": every_book}[name](root)
+            repetitions = {"seed": args.repetitions, "large": args.large_repetitions, "every": args.every_repetitions}[
+                name
+            ]
             print(f"measuring the {name} book, {repetitions} repetitions ...", flush=True)
             results[name] = measure(book, repetitions, work)
     text = markdown(results)
