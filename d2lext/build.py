@@ -99,6 +99,7 @@ class BookBuild:
         self._lock = BuildLock(root / ".d2l.lock")
         self._progress: Progress | None = None
         self._documents: set[str] = set()
+        self._documents_changed = False
         conf_dir = conf_dir or source
         self.environments = Environments(conf_dir / config.environments, conf_dir, log.info)
         own = [fw for fw in config.frameworks.values() if fw.environment]
@@ -192,6 +193,7 @@ class BookBuild:
         book = read_book(root_doc, sources, config, md_config, memo.entries)
         memo.save(set(sources))
         self._documents = set(sources)
+        self._documents_changed = set(memo.before) != self._documents
         for problem in package_report(config, book.blocks):
             self.log.warning(
                 f"saved package: {problem.text}",
@@ -269,7 +271,8 @@ class BookBuild:
         progress.summary(self.report_path, plan.keys, waited, status="failed" if error else "finished", error=error)
         if unstored:
             raise unstored[0]
-        self.prune()
+        if missing or self._documents_changed:  # the cache grew, or documents are gone
+            self.prune()
 
         if error:
             raise ExecutionFailed(error)

@@ -1,0 +1,422 @@
+"""d2l-book Markdown, read as our own chapters: the format of the existing Dive into Deep Learning books.
+
+A d2l-book source is converted, in memory and line by line, into the MyST-NB text notebook the
+rest of the pipeline reads, keeping a map from each converted line back to its source line, so
+every message still names the author's file and line.
+
+- ```` ```{.python .input} ```` cells (with or without attributes such as ``n=2``) run; their
+  frameworks come from a first line ``#@tab a, b``, ``#@tab all`` or ``%%tab a``; a cell without
+  one belongs to the book's first tab. Each framework gets its own copy of the cell, with that
+  framework's aliases applied and its ``if tab.selected(...)`` branch kept, as the published
+  book shows it. ``#@hide_output``, ``#@hide_code`` and ``#@hide`` become MyST-NB tags.
+- ``:begin_tab:`a, b``` ... ``:end_tab:`` prose becomes a ``{framework}`` block.
+- ``:label:`` after a heading, image or table, ``:numref:``, ``:ref:``, ``:eqref:`` with
+  ``:eqlabel:``, ``:cite:`` (``:citet:``, ``:citep:``), ``:bibliography:``, ``:width:``,
+  ```` ```toc ```` and ```` ```eval_rst ```` blocks become their MyST forms.
+- Slide marks: ``[**text**]`` and ``(**text**)`` keep ``text``; ``[~~text~~]`` and ``(~~text~~)``
+  are dropped.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses as dc
+import re
+import textwrap
+
+#: The front matter that makes a converted chapter with code a MyST-NB notebook.
+NOTEBOOK_HEADER = ["---", "file_format: mystnb", "kernelspec:", "  name: python3", "  display_name: Python 3", "---"]
+
+_CELL = re.compile(r"^(?P<fence>`{3,})\{\.python\s+\.input\b[^}]*\}\s*$")
+_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+_TAB = re.compile(r"^\s*(?:#@tab|%%tab)\s+(?P<names>.+?)\s*$")
+_HIDE = {"#@hide_output": "remove-output", "#@hide_code": "remove-input", "#@hide": "remove-cell"}
+_LABEL = re.compile(r"^\s*:label:`(?P<label>[^`]+)`\s*$")
+_EQLABEL = re.compile(r"\s*:eqlabel:`(?P<label>[^`]+)`\s*$")
+_WIDTH = re.compile(r"\s*:width:`(?P<width>[^`]+)`")
+_IMAGE = re.compile(r"^\s*!\[(?P<caption>[^\]]*)\]\((?P<path>[^)\s]+)\)(?P<rest>.*)$")
+_HEADING = re.compile(r"^#{1,6}\s")
+_BEGIN_TAB = re.compile(r"^\s*:begin_tab:`(?P<names>[^`]*)`\s*$")
+_END_TAB = re.compile(r"^\s*:end_tab:\s*$")
+_BIBLIOGRAPHY = re.compile(r"^\s*:bibliography:`(?P<path>[^`]+)`\s*$")
+_ROLES = {"numref": "numref", "ref": "ref", "eqref": "eq", "cite": "cite:p", "citep": "cite:p", "citet": "cite:t"}
+_ROLE = re.compile(r"(?<![\w{}]):(?P<role>numref|ref|eqref|citet|citep|cite):`(?P<target>[^`]+)`")
+_SLIDE_KEEP = re.compile(r"\[\*\*(.+?)\*\*\]|\(\*\*(.+?)\*\*\)", re.S)
+_SLIDE_DROP = re.compile(r"\[~~(.+?)~~\]|\(~~(.+?)~~\)", re.S)
+_SELECTED = re.compile(r"^(?P<indent>\s*)(?P<keyword>if|elif)\s+tab\.selected\((?P<names>[^)]*)\)\s*:\s*$")
+_ELSE = re.compile(r"^(?P<indent>\s*)else\s*:\s*$")
+
+
+@dc.dataclass(frozen=True)
+class Library:
+    """One tab's ``[library-<tab>]`` section of ``config.ini``: how ``d2l.<name>`` reads in that framework."""
+
+    lib_name: str = ""
+    simple: tuple[tuple[str, str], ...] = ()
+    """``d2l.name`` -> ``<lib_name>.target``."""
+    fluent: tuple[tuple[str, str], ...] = ()
+    """``d2l.name(a, *args)`` -> ``a.target(*args)``."""
+    alias: tuple[tuple[str, str], ...] = ()
+    """``name = expression`` definitions added to the saved module."""
+    reverse: tuple[tuple[str, str], ...] = ()
+    """Regular-expression rewrites of the code (pattern, replacement)."""
+
+    def module_code(self) -> str:
+        """What the saved module gains, so that readers' ``d2l.<name>`` calls work as the book's do."""
+        lines = [f"{name} = {self.lib_name}.{target}" for name, target in self.simple]
+        lines += [
+            f"{name} = lambda x, *args, **kwargs: x.{target}(*args, **kwargs)" for name, target in self.fluent
+        ]
+        lines += [f"{name} = {expression}" for name, expression in self.alias]
+        return "\n".join(lines)
+
+
+@dc.dataclass(frozen=True)
+class Settings:
+    """What converting a d2l-book source needs from the book's ``config.ini`` and ``conf.py``."""
+
+    tabs: tuple[str, ...]
+    """The book's tabs (d2l-book names), in order; the first is a marker-less cell's."""
+    frameworks: dict[str, str] = dc.field(default_factory=dict)
+    """d2l-book tab name -> our framework name (``pytorch`` -> ``torch``); unnamed ones stay."""
+    libraries: dict[str, Library] = dc.field(default_factory=dict)
+    """d2l-book tab name -> its aliases."""
+
+    def framework(self, tab: str) -> str:
+        return self.frameworks.get(tab, tab)
+
+
+@dc.dataclass(frozen=True)
+class Converted:
+    text: str
+    """The MyST (or MyST-NB) text."""
+    lines: tuple[int, ...]
+    """1-based source line of each converted line (index 0 is line 1)."""
+    notebook: bool
+    """Whether it has code cells (and so the notebook front matter)."""
+
+    def source_line(self, line: int) -> int:
+        """The source line a converted line came from."""
+        if not self.lines:
+            return line
+        return self.lines[min(max(line, 1), len(self.lines)) - 1]
+
+
+def is_d2lbook(text: str) -> bool:
+    """Whether a Markdown file is d2l-book's: it has a ```` ```{.python .input} ```` cell, a
+    ```` ```toc ```` block or d2l-book's roles, and no MyST-NB front matter."""
+    if text.startswith("---") and "file_format: mystnb" in text.split("\n---", 1)[0]:
+        return False
+    return bool(
+        re.search(r"^`{3,}(\{\.python\s+\.input\b|toc\s*$|eval_rst\s*$)", text, re.M)
+        or re.search(r":(numref|label|begin_tab|eqlabel|cite|bibliography):`", text)
+    )
+
+
+class _Output:
+    def __init__(self):
+        self.lines: list[str] = []
+        self.origins: list[int] = []
+
+    def add(self, line: str, origin: int) -> None:
+        self.lines.append(line)
+        self.origins.append(origin)
+
+
+def convert(text: str, settings: Settings) -> Converted:
+    """A d2l-book source as MyST-NB text, with each converted line's source line."""
+    source = text.splitlines()
+    out = _Output()
+    has_code = any(_CELL.match(line) for line in source)
+    if has_code:
+        for line in NOTEBOOK_HEADER:
+            out.add(line, 1)
+        out.add("", 1)
+    index = 0
+    pending_label: tuple[str, int] | None = None
+    while index < len(source):
+        line = source[index]
+        number = index + 1
+        cell = _CELL.match(line)
+        fence = _FENCE.match(line)
+        if cell:
+            end = _closing(source, index, cell.group("fence"))
+            _code_cell(source[index + 1 : end], number, settings, out)
+            index = end + 1
+            continue
+        if fence and fence.group("info").strip() in ("toc", "eval_rst"):
+            end = _closing(source, index, fence.group("fence"))
+            name = "toctree" if fence.group("info").strip() == "toc" else "eval-rst"
+            out.add(f"{fence.group('fence')}{{{name}}}", number)
+            for inner in range(index + 1, end + 1):
+                out.add(source[inner], inner + 1)
+            index = end + 1
+            continue
+        if fence:  # another fence (```python, ```bash): shown as it is, not run
+            end = _closing(source, index, fence.group("fence"))
+            for inner in range(index, end + 1):
+                out.add(source[inner], inner + 1)
+            index = end + 1
+            continue
+        following = source[index + 1] if index + 1 < len(source) else ""
+        label = _LABEL.match(following)
+        image = _IMAGE.match(line)
+        if _HEADING.match(line) and label:
+            out.add(f"({label.group('label')})=", number + 1)
+            out.add(_prose(line), number)
+            index += 2
+            continue
+        if image:
+            width = _WIDTH.search(image.group("rest") + " " + following)
+            label = _LABEL.match(following) or (
+                _LABEL.match(source[index + 2]) if width and index + 2 < len(source) and not _LABEL.match(following)
+                else None
+            )
+            if width or label:
+                out.add(f"```{{figure}} {image.group('path')}", number)
+                if label:
+                    out.add(f":name: {label.group('label')}", number)
+                if width:
+                    out.add(f":width: {width.group('width')}", number)
+                out.add("", number)
+                out.add(_prose(image.group("caption")), number)
+                out.add("```", number)
+                skip = 1 + (1 if _WIDTH.match(following) or _LABEL.match(following) else 0)
+                if label and width and not _LABEL.match(following) and _WIDTH.match(following):
+                    skip += 1
+                index += skip
+                continue
+        if pending_label is None and line.lstrip().startswith("|") and _table_ends(source, index):
+            # A table followed by its label: the target goes before the table.
+            end = _table_ends(source, index)
+            label = _LABEL.match(source[end]) if end < len(source) else None
+            if label:
+                out.add(f"({label.group('label')})=", end + 1)
+                for inner in range(index, end):
+                    out.add(_prose(source[inner]), inner + 1)
+                index = end + 1
+                continue
+        if line.strip().startswith("$$"):
+            index = _math(source, index, out)
+            continue
+        begin = _BEGIN_TAB.match(line)
+        if begin:
+            names = [settings.framework(name.strip()) for name in re.split(r"[,\s]+", begin.group("names")) if name]
+            if "all" in names:
+                names = [settings.framework(tab) for tab in settings.tabs]
+            out.add(f":::{{framework}} {', '.join(names)}", number)
+            index += 1
+            continue
+        if _END_TAB.match(line):
+            out.add(":::", number)
+            index += 1
+            continue
+        bibliography = _BIBLIOGRAPHY.match(line)
+        if bibliography:
+            out.add("```{bibliography}", number)
+            out.add("```", number)
+            index += 1
+            continue
+        if _LABEL.match(line):  # a label with nothing we know to attach it to: a plain target
+            out.add(f"({_LABEL.match(line).group('label')})=", number)
+            index += 1
+            continue
+        out.add(_prose(line), number)
+        index += 1
+    return Converted("\n".join(out.lines) + "\n", tuple(out.origins), has_code)
+
+
+def _closing(lines: list[str], start: int, fence: str) -> int:
+    """Index of the line closing the fence opened at ``start`` (the last line if it never closes)."""
+    for index in range(start + 1, len(lines)):
+        if lines[index].strip() == fence or (lines[index].startswith(fence) and not lines[index].strip(fence[0])):
+            return index
+    return len(lines) - 1
+
+
+def _table_ends(lines: list[str], start: int) -> int | None:
+    """Index of the first line after a Markdown table starting at ``start``, if it is one."""
+    if start + 1 >= len(lines) or not re.match(r"^\s*\|?\s*:?-{3,}", lines[start + 1]):
+        return None
+    end = start
+    while end < len(lines) and lines[end].lstrip().startswith("|"):
+        end += 1
+    return end
+
+
+def _math(lines: list[str], start: int, out: _Output) -> int:
+    """A ``$$...$$`` block and the ``:eqlabel:`` after it; returns the next line's index."""
+    first = lines[start]
+    if first.strip() != "$$" and first.strip().endswith("$$") and len(first.strip()) > 2:
+        end = start  # one line: $$ ... $$
+    else:
+        end = start + 1
+        while end < len(lines) and not lines[end].rstrip().endswith("$$"):
+            end += 1
+        end = min(end, len(lines) - 1)
+    after = end + 1
+    label = None
+    trailing = _EQLABEL.search(lines[end])
+    if trailing:
+        label = trailing.group("label")
+    elif after < len(lines) and _EQLABEL.match(lines[after]) and lines[after].strip().startswith(":eqlabel:"):
+        label = _EQLABEL.match(lines[after]).group("label")
+        after += 1
+    for index in range(start, end + 1):
+        text = _EQLABEL.sub("", lines[index]) if index == end else lines[index]
+        if index == end and label:
+            text = f"{text.rstrip()} ({label})"
+        out.add(text, index + 1)
+    return after
+
+
+def _prose(line: str) -> str:
+    line = _SLIDE_DROP.sub("", line)
+    line = _SLIDE_KEEP.sub(lambda match: match.group(1) or match.group(2), line)
+    line = _WIDTH.sub("", line)
+    return _ROLE.sub(lambda match: f"{{{_ROLES[match.group('role')]}}}`{match.group('target')}`", line)
+
+
+def _code_cell(body: list[str], fence_line: int, settings: Settings, out: _Output) -> None:
+    """One ``{.python .input}`` cell: a MyST-NB code cell per framework it belongs to."""
+    lines = list(body)
+    origins = [fence_line + 1 + offset for offset in range(len(lines))]
+    tabs = [settings.tabs[0]] if settings.tabs else []
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and _TAB.match(lines[first]):
+        names = [name for name in re.split(r"[,\s]+", _TAB.match(lines[first]).group("names")) if name]
+        tabs = list(settings.tabs) if "all" in names else names
+        del lines[first], origins[first]
+    tags = []
+    kept, kept_origins = [], []
+    for line, origin in zip(lines, origins, strict=True):
+        marker = line.strip()
+        if marker in _HIDE:
+            tags.append(_HIDE[marker])
+            continue
+        kept.append(line)
+        kept_origins.append(origin)
+    for tab in tabs:
+        framework = settings.framework(tab)
+        code, code_origins = _selected_branches(kept, kept_origins, tab, settings)
+        code = apply_aliases(code, settings.libraries.get(tab))
+        out.add("```{code-cell} ipython3", fence_line)
+        out.add(f":tags: [{', '.join([framework, *tags])}]", fence_line)
+        for line, origin in zip(code.split("\n") if code else [], code_origins, strict=False):
+            out.add(line, origin)
+        out.add("```", fence_line)
+        out.add("", fence_line)
+
+
+def _selected_branches(lines: list[str], origins: list[int], tab: str, settings: Settings) -> tuple[str, list[int]]:
+    """The code with each ``if tab.selected(...)`` chain reduced to the branch for ``tab``, dedented."""
+    result, result_origins = [], []
+    index = 0
+    while index < len(lines):
+        start = _SELECTED.match(lines[index])
+        if not start or start.group("keyword") != "if":
+            result.append(lines[index])
+            result_origins.append(origins[index])
+            index += 1
+            continue
+        indent = start.group("indent")
+        chosen: list[int] | None = None
+        while index < len(lines):
+            head = _SELECTED.match(lines[index])
+            other = _ELSE.match(lines[index])
+            if head and head.group("indent") == indent:
+                names = [n.strip().strip("'\"") for n in head.group("names").split(",") if n.strip()]
+                matches = tab in names or settings.framework(tab) in names
+            elif other and other.group("indent") == indent:
+                matches = True
+            else:
+                break
+            body = []
+            index += 1
+            while index < len(lines) and (not lines[index].strip() or _indent(lines[index]) > len(indent)):
+                body.append(index)
+                index += 1
+            if matches and chosen is None:
+                chosen = body
+            if other:
+                break
+        if chosen:
+            block = textwrap.dedent("\n".join(lines[i] for i in chosen)).split("\n")
+            for text, i in zip(block, chosen, strict=True):
+                result.append(indent + text if text.strip() else "")
+                result_origins.append(origins[i])
+    while result and not result[-1].strip():
+        result.pop()
+        result_origins.pop()
+    return "\n".join(result), result_origins
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def apply_aliases(code: str, library: Library | None) -> str:
+    """The code as the framework's tab shows it: ``d2l.cos`` -> ``torch.cos``, ``d2l.numpy(x)`` ->
+    ``x.detach().numpy()``, then the reverse aliases. Code that does not parse is left as written."""
+    if library is None:
+        return code
+    for _ in range(20):  # innermost rewrites first, until none is left
+        rewritten = _rewrite_innermost(code, library)
+        if rewritten is None:
+            break
+        code = rewritten
+    for pattern, replacement in library.reverse:
+        code = re.sub(pattern, replacement, code)
+    return code
+
+
+def _rewrite_innermost(code: str, library: Library) -> str | None:
+    """One round of alias rewrites (those with no other rewrite inside them); ``None`` when none applies."""
+    if "d2l." not in code:
+        return None
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    simple, fluent = dict(library.simple), dict(library.fluent)
+    data = code.encode("utf8")
+    offsets = [0]
+    for line in code.split("\n"):
+        offsets.append(offsets[-1] + len(line.encode("utf8")) + 1)
+
+    def span(node: ast.AST) -> tuple[int, int]:
+        return offsets[node.lineno - 1] + node.col_offset, offsets[node.end_lineno - 1] + node.end_col_offset
+
+    def text(node: ast.AST) -> str:
+        start, end = span(node)
+        return data[start:end].decode("utf8")
+
+    def d2l_name(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "d2l":
+            return node.attr
+        return None
+
+    edits: list[tuple[int, int, str]] = []
+    fluent_calls = {
+        id(node.func)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and d2l_name(node.func) in fluent and node.args
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and id(node.func) in fluent_calls:
+            receiver = text(node.args[0])
+            if not isinstance(node.args[0], ast.Name | ast.Attribute | ast.Call | ast.Subscript):
+                receiver = f"({receiver})"
+            rest = [text(arg) for arg in node.args[1:]]
+            rest += [(f"{kw.arg}=" if kw.arg else "**") + text(kw.value) for kw in node.keywords]
+            edits.append((*span(node), f"{receiver}.{fluent[d2l_name(node.func)]}({', '.join(rest)})"))
+        elif d2l_name(node) in simple and id(node) not in fluent_calls:
+            edits.append((*span(node), f"{library.lib_name}.{simple[d2l_name(node)]}"))
+    innermost = [
+        edit for edit in edits if not any(o != edit and edit[0] <= o[0] and o[1] <= edit[1] for o in edits)
+    ]
+    if not innermost:
+        return None
+    for start, end, replacement in sorted(innermost, reverse=True):
+        data = data[:start] + replacement.encode("utf8") + data[end:]
+    return data.decode("utf8")
