@@ -64,9 +64,7 @@ class Library:
     def module_code(self) -> str:
         """What the saved module gains, so that readers' ``d2l.<name>`` calls work as the book's do."""
         lines = [f"{name} = {self.lib_name}.{target}" for name, target in self.simple]
-        lines += [
-            f"{name} = lambda x, *args, **kwargs: x.{target}(*args, **kwargs)" for name, target in self.fluent
-        ]
+        lines += [f"{name} = lambda x, *args, **kwargs: x.{target}(*args, **kwargs)" for name, target in self.fluent]
         lines += [f"{name} = {expression}" for name, expression in self.alias]
         return "\n".join(lines)
 
@@ -169,7 +167,8 @@ def convert(text: str, settings: Settings) -> Converted:
         if image:
             width = _WIDTH.search(image.group("rest") + " " + following)
             label = _LABEL.match(following) or (
-                _LABEL.match(source[index + 2]) if width and index + 2 < len(source) and not _LABEL.match(following)
+                _LABEL.match(source[index + 2])
+                if width and index + 2 < len(source) and not _LABEL.match(following)
                 else None
             )
             if width or label:
@@ -412,11 +411,111 @@ def _rewrite_innermost(code: str, library: Library) -> str | None:
             edits.append((*span(node), f"{receiver}.{fluent[d2l_name(node.func)]}({', '.join(rest)})"))
         elif d2l_name(node) in simple and id(node) not in fluent_calls:
             edits.append((*span(node), f"{library.lib_name}.{simple[d2l_name(node)]}"))
-    innermost = [
-        edit for edit in edits if not any(o != edit and edit[0] <= o[0] and o[1] <= edit[1] for o in edits)
-    ]
+    innermost = [edit for edit in edits if not any(o != edit and edit[0] <= o[0] and o[1] <= edit[1] for o in edits)]
     if not innermost:
         return None
     for start, end, replacement in sorted(innermost, reverse=True):
         data = data[:start] + replacement.encode("utf8") + data[end:]
     return data.decode("utf8")
+
+
+#: d2l-book's tab names -> ours (``FRAMEWORKS=torch``, ``from d2l import torch as d2l``).
+FRAMEWORK_NAMES = {"pytorch": "torch"}
+#: What readers see on each known tab.
+LABELS = {
+    "mxnet": "MXNet",
+    "pytorch": "PyTorch",
+    "tensorflow": "TensorFlow",
+    "paddle": "Paddle",
+    "jax": "JAX",
+    "numpy": "NumPy",
+}
+#: The module each known tab's kernel must import.
+MODULES = {
+    "mxnet": "mxnet",
+    "pytorch": "torch",
+    "tensorflow": "tensorflow",
+    "paddle": "paddle",
+    "jax": "jax",
+    "numpy": "numpy",
+}
+
+
+@dc.dataclass(frozen=True)
+class Project:
+    """What a d2l-book ``config.ini`` says about the book."""
+
+    title: str = ""
+    author: str = ""
+    copyright: str = ""
+    release: str = ""
+    lang: str = ""
+    tabs: tuple[str, ...] = ()
+    exclusions: tuple[str, ...] = ()
+    bibfile: str = ""
+    libraries: dict[str, Library] = dc.field(default_factory=dict)
+
+
+def read_config(path) -> Project:
+    """Read a d2l-book ``config.ini`` (sections it does not use here are ignored)."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.read(path, encoding="utf8")
+
+    def get(section: str, key: str) -> str:
+        return parser.get(section, key, fallback="").strip()
+
+    def names(value: str) -> tuple[str, ...]:
+        return tuple(name for name in re.split(r"[,\s]+", value) if name)
+
+    def pairs(value: str) -> tuple[tuple[str, str], ...]:
+        found = []
+        for item in re.split(r"[,\n]", value):
+            item = item.strip()
+            if item:
+                name, _, target = item.partition("->")
+                found.append((name.strip(), (target or name).strip()))
+        return tuple(found)
+
+    tabs = names(get("build", "tabs"))
+    libraries = {}
+    for tab in tabs:
+        section = f"library-{tab}"
+        if not parser.has_section(section):
+            continue
+        alias = tuple(
+            (name.strip(), expression.strip())
+            for line in get(section, "alias").splitlines()
+            if "=" in line
+            for name, _, expression in [line.partition("=")]
+        )
+        reverse = tuple(
+            (pattern.strip(), replacement.strip())
+            for line in get(section, "reverse_alias").splitlines()
+            if "->" in line
+            for pattern, _, replacement in [line.partition("->")]
+        )
+        libraries[tab] = Library(
+            get(section, "lib_name"),
+            pairs(get(section, "simple_alias")),
+            pairs(get(section, "fluent_alias")),
+            alias,
+            reverse,
+        )
+    return Project(
+        title=get("project", "title"),
+        author=get("project", "author"),
+        copyright=get("project", "copyright"),
+        release=get("project", "release"),
+        lang=get("project", "lang"),
+        tabs=tabs,
+        exclusions=names(get("build", "exclusions")),
+        bibfile=get("pdf", "bibfile"),
+        libraries=libraries,
+    )
+
+
+def settings_from(project: Project, frameworks: dict[str, str] | None = None) -> Settings:
+    """Conversion settings for a book: its tabs, our names for them, their aliases."""
+    return Settings(project.tabs, {**FRAMEWORK_NAMES, **(frameworks or {})}, project.libraries)
