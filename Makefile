@@ -5,6 +5,8 @@
 #   make html JOBS=4                    kernels run at once (default: number of cores)
 #   make html KEEP_GOING=1              build the site even when cells fail (failures shown in pages)
 #   make html SPHINXOPTS="-W"           extra sphinx-build options
+#   make html BOOK=path/to/d2l-book     build a d2l-book project (config.ini, index.md, chapters) into
+#                                       path/to/d2l-book/_build/html, with no conf.py to write
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -21,7 +23,12 @@ SPHINX_ARGS := -c . $(if $(FRAMEWORKS),-D d2l_selected="$(FRAMEWORKS)") $(if $(J
 .PHONY: html lib test lint clean setup bench browser
 
 html: $(READY)
+ifdef BOOK
+	D2L_BOOK="$(BOOK)" D2L_ENVIRONMENTS="$(CURDIR)/.venvs" $(BIN)/sphinx-build -M html "$(BOOK)" "$(BOOK)/_build" \
+	  $(subst -c .,-c $(CURDIR)/d2lext/d2lbook_conf,$(SPHINX_ARGS))
+else
 	$(BIN)/sphinx-build -M html source $(BUILDDIR) $(SPHINX_ARGS)
+endif
 
 # The saved package, for every configured framework, and its wheel in $(BUILDDIR)/dist.
 lib: $(READY)

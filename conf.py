@@ -39,16 +39,20 @@ bibtex_reference_style = "author_year_round"
 # `environment` runs in its own Python environment, which the build makes in .venvs/<name> the
 # first time the framework is selected (MXNet needs numpy 1.23, the book numpy 2).
 d2l_frameworks = {
-    "mxnet": {"label": "MXNet", "requires": ["mxnet", "matplotlib"], "environment": "requirements/mxnet.txt"},
+    "mxnet": {"label": "MXNet", "requires": ["mxnet", "matplotlib"], "environment": "d2lext/environments/mxnet.txt"},
     "torch": {"label": "PyTorch", "requires": ["torch", "matplotlib"]},
     "tensorflow": {
         "label": "TensorFlow",
         "requires": ["tensorflow", "matplotlib"],
-        "environment": "requirements/tensorflow.txt",
+        "environment": "d2lext/environments/tensorflow.txt",
     },
-    "paddle": {"label": "Paddle", "requires": ["paddle", "matplotlib"], "environment": "requirements/paddle.txt"},
+    "paddle": {
+        "label": "Paddle",
+        "requires": ["paddle", "matplotlib"],
+        "environment": "d2lext/environments/paddle.txt",
+    },
     "numpy": {"label": "NumPy", "requires": ["numpy", "matplotlib"]},
-    "jax": {"label": "JAX", "requires": ["jax", "matplotlib"], "environment": "requirements/jax.txt"},
+    "jax": {"label": "JAX", "requires": ["jax", "matplotlib"], "environment": "d2lext/environments/jax.txt"},
 }
 # What `make html` executes and shows: the two frameworks of the book's own environment.
 # `make html FRAMEWORKS="torch"` overrides it; FRAMEWORKS=all selects every framework.

@@ -64,7 +64,7 @@ def every_book(root: Path) -> dict:
 
 def seed_book(root: Path) -> dict:
     shutil.copytree(REPO / "source", root / "source")
-    shutil.copytree(REPO / "requirements", root / "requirements")
+    shutil.copytree(REPO / "d2lext" / "environments", root / "d2lext" / "environments")
     shutil.copy(REPO / "conf.py", root / "conf.py")
     return {
         "root": root,

@@ -14,7 +14,7 @@ from pathlib import Path
 from myst_parser.config.main import MdParserConfig
 
 from . import saved
-from .cells import Chapter, read_chapter
+from .cells import Chapter, read_chapter, readable_text
 from .config import BookConfig
 from .files import write_atomic
 from .saved import Place, SavedBlock
@@ -81,7 +81,8 @@ def read_book(
             if known is None or known[0] != digest:
                 chapter = read_chapter(path, docname, config, md_config, text)
                 blocks = saved.chapter_blocks(chapter) if chapter else []
-                known = (digest, outline(text, md_config), chapter, blocks)
+                readable, _ = readable_text(text, config)  # d2l-book sources: their MyST form
+                known = (digest, outline(readable, md_config), chapter, blocks)
                 memo[docname] = known
             parsed[docname] = known[1:]
         return parsed[docname]
@@ -102,7 +103,7 @@ def read_book(
 
 
 #: Bump when what a memoised document holds changes.
-MEMO_FORMAT = 3
+MEMO_FORMAT = 4
 
 
 class MemoFile:

@@ -30,6 +30,7 @@ from myst_parser.config.main import MdParserConfig
 
 from .book import MemoFile, read_book
 from .cache import Cache
+from .cells import readable_text
 from .config import BookConfig
 from .engine import Engine
 from .environment import kernel_env, missing_requirement
@@ -188,7 +189,17 @@ class BookBuild:
     def make_plan(self, root_doc: str, sources: dict[str, Path], md_config: MdParserConfig) -> Plan:
         """Read the book (unchanged documents from the memo), write the package, key every run."""
         config = self.config
-        settings = repr((sorted(config.frameworks), sorted(config.extra_tags), md_config, Path.cwd(), self.source))
+        settings = repr(
+            (
+                sorted(config.frameworks),
+                sorted(config.extra_tags),
+                config.d2lbook,
+                config.source_format,
+                md_config,
+                Path.cwd(),
+                self.source,
+            )
+        )
         memo = MemoFile(self.state_dir / "chapters.pickle", settings)
         book = read_book(root_doc, sources, config, md_config, memo.entries)
         memo.save(set(sources))
@@ -279,7 +290,7 @@ class BookBuild:
         for warning in warnings:
             self.log.warning(warning, subtype="execution")
 
-        by_chapter: dict[str, dict[str, Result]] = {}
+        by_chapter: dict[str, dict[str, Result]] = {docname: {} for docname in docnames if docname in plan.chapters}
         for result in results:
             by_chapter.setdefault(result.run.chapter.docname, {})[result.run.framework.name] = result
             if not result.failure:
@@ -305,6 +316,20 @@ class BookBuild:
         return self.config.timeout, "d2l_timeout in conf.py"
 
     # ------------------------------------------------------------------ results
+
+    def source_line(self, docname: str, path: Path, line: int) -> int:
+        """The line of the author's file behind a line of the text the build read (d2l-book
+        sources are read converted)."""
+        chapter = self.plan.chapters.get(docname) if self.plan else None
+        if chapter is not None:
+            return chapter.source_line(line)
+        if self.config.d2lbook is None:
+            return line
+        try:
+            _, line_map = readable_text(path.read_text(encoding="utf8"), self.config)
+        except OSError:
+            return line
+        return line_map[min(max(line, 1), len(line_map)) - 1] if line_map else line
 
     def merged_notebook(self, path: str) -> nbformat.NotebookNode | None:
         """The merged notebook of the chapter at ``path``, if this build prepared one."""

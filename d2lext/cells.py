@@ -23,6 +23,7 @@ from myst_nb.core.read import is_myst_markdown_notebook, read_myst_markdown_note
 from myst_parser.config.main import MdParserConfig
 from myst_parser.parsers.mdit import create_md_parser
 
+from . import d2lbook
 from .config import KNOWN_TAGS, BookConfig, positive_seconds
 from .errors import BookError
 
@@ -68,9 +69,17 @@ class Chapter:
     """Seconds a cell may run, from the front matter's ``d2l: {timeout: N}``; ``None``: conf.py's."""
     depends: tuple[str, ...] = ()
     """Chapters whose runs this one's depend on (front matter ``d2l: {depends: [...]}``), as docnames."""
+    line_map: tuple[int, ...] = ()
+    """For a source read through a converter (d2l-book Markdown): each read line's line in the file."""
+
+    def source_line(self, line: int) -> int:
+        """The file line of a line of the text that was read."""
+        if not self.line_map:
+            return line
+        return self.line_map[min(max(line, 1), len(self.line_map)) - 1]
 
     def where(self, line: int) -> str:
-        return f"{self.display_path}:{line}"
+        return f"{self.display_path}:{self.source_line(line)}"
 
     def cells_for(self, framework: str) -> list[Cell]:
         return [cell for cell in self.cells if cell.runs_in(framework)]
@@ -98,6 +107,21 @@ def cell_frameworks(tags: list[str], config: BookConfig, where: str) -> tuple[st
     return tuple(names) or None
 
 
+def readable_text(text: str, config: BookConfig) -> tuple[str, tuple[int, ...]]:
+    """The text the pipeline reads for a Markdown source, and its line map (empty: the same lines).
+
+    A d2l-book source (by its content, or all sources with ``d2l_source_format = "d2lbook"``) is
+    converted with the book's ``config.ini`` settings; a MyST source is read as it is.
+    """
+    settings = config.d2lbook
+    if settings is None or config.source_format == "myst":
+        return text, ()
+    if config.source_format == "d2lbook" or d2lbook.is_d2lbook(text):
+        converted = d2lbook.convert(text, settings)
+        return converted.text, converted.lines
+    return text, ()
+
+
 def read_chapter(
     path: Path,
     docname: str,
@@ -105,9 +129,10 @@ def read_chapter(
     md_config: MdParserConfig | None = None,
     text: str | None = None,
 ) -> Chapter | None:
-    """Read a MyST-NB text notebook; ``None`` if the file is not one."""
+    """Read a text notebook (MyST-NB, or d2l-book Markdown when configured); ``None`` if the file is not one."""
     if text is None:
         text = path.read_text(encoding="utf8")
+    text, line_map = readable_text(text, config)
     shown = display_path(path)
     if not is_myst_markdown_notebook(text):
         _no_code_cells(text, shown, md_config)
@@ -126,7 +151,7 @@ def read_chapter(
             continue
         line = source_map[index]
         tags = list(cell.metadata.get("tags", []))
-        where = f"{shown}:{line}"
+        where = f"{shown}:{line_map[line - 1] if line_map and 0 < line <= len(line_map) else line}"
         cells.append(
             Cell(
                 index=index,
@@ -140,7 +165,7 @@ def read_chapter(
         )
     settings = notebook.metadata.get("d2l")
     timeout, depends = _settings(settings, shown, docname)
-    return Chapter(docname, path, shown, notebook, cells, timeout, depends)
+    return Chapter(docname, path, shown, notebook, cells, timeout, depends, line_map)
 
 
 def _settings(settings, shown: str, docname: str) -> tuple[float | None, tuple[str, ...]]:

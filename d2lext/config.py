@@ -12,8 +12,10 @@ import dataclasses as dc
 import os
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from . import d2lbook
 from .errors import BookError
 
 #: Cell tags that MyST-NB and nbclient give a meaning to; any other tag must name a framework
@@ -229,6 +231,34 @@ def _folder(raw: Any, parsed: dict) -> str:
     return raw
 
 
+def _d2lbook(raw: Any, parsed: dict) -> d2lbook.Settings | None:
+    """``"config.ini"`` or ``{"config": "config.ini", "frameworks": {"pytorch": "torch"}}``."""
+    if raw in (None, ""):
+        return None
+    spec = {"config": raw} if isinstance(raw, str) else raw
+    if not isinstance(spec, dict) or not isinstance(spec.get("config"), str) or set(spec) - {"config", "frameworks"}:
+        raise BookError(
+            "d2l_d2lbook must be the path of a d2l-book config.ini, or "
+            "{'config': 'config.ini', 'frameworks': {'pytorch': 'torch'}}"
+        )
+    frameworks = spec.get("frameworks", {})
+    if not isinstance(frameworks, dict) or not all(isinstance(v, str) for v in frameworks.values()):
+        raise BookError("d2l_d2lbook['frameworks'] maps d2l-book tab names to framework names")
+    path = parsed["conf_dir"] / spec["config"]
+    if not path.is_file():
+        raise BookError(f"d2l_d2lbook: {path} does not exist")
+    return d2lbook.settings_from(d2lbook.read_config(path), frameworks)
+
+
+_FORMATS = ("auto", "myst", "d2lbook")
+
+
+def _format(raw: Any, parsed: dict) -> str:
+    if raw not in _FORMATS:
+        raise BookError(f"d2l_source_format must be one of {', '.join(_FORMATS)}, not {raw!r}")
+    return raw
+
+
 def _flag(raw: Any, parsed: dict) -> bool:
     if isinstance(raw, str):
         return raw.strip().lower() not in ("", "0", "false", "no")
@@ -262,6 +292,15 @@ class BookConfig:
         "folder (relative to conf.py's) holding the frameworks' own environments",
         default=".venvs",
     )
+    d2lbook: d2lbook.Settings | None = option(
+        None, _d2lbook, "a d2l-book config.ini whose tabs and aliases d2l-book sources are read with", default=None
+    )
+    source_format: str = option(
+        "auto",
+        _format,
+        "how Markdown sources are read: auto (d2l-book ones by their content), myst, d2lbook",
+        default="auto",
+    )
     cache_size: int = option(
         "1GB",
         _size,
@@ -276,6 +315,10 @@ class BookConfig:
     @property
     def selected_frameworks(self) -> list[Framework]:
         return [self.frameworks[name] for name in self.selected]
+
+    def aliases(self, framework: str) -> str:
+        """The code a d2l-book ``config.ini`` adds to a framework's module ("" without one)."""
+        return self.d2lbook.module_code(framework) if self.d2lbook else ""
 
     @property
     def multi(self) -> bool:
@@ -296,9 +339,11 @@ def defaults() -> dict[str, Any]:
     return {name: default for name, default, _, _ in options()}
 
 
-def load(config: Any) -> BookConfig:
-    """The validated configuration from anything holding the options as attributes (Sphinx's ``Config``)."""
-    parsed: dict[str, Any] = {}
+def load(config: Any, conf_dir: Path | None = None) -> BookConfig:
+    """The validated configuration from anything holding the options as attributes (Sphinx's
+    ``Config``); paths in options are relative to ``conf_dir`` (the folder of ``conf.py``)."""
+    parsed: dict[str, Any] = {"conf_dir": conf_dir or Path.cwd()}
     for field in dc.fields(BookConfig):
         parsed[field.name] = field.metadata["parse"](getattr(config, PREFIX + field.name), parsed)
+    del parsed["conf_dir"]
     return BookConfig(**parsed)

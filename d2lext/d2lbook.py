@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import dataclasses as dc
 import re
+import sys
 import textwrap
 
 #: The front matter that makes a converted chapter with code a MyST-NB notebook.
@@ -36,6 +37,7 @@ _EQLABEL = re.compile(r"\s*:eqlabel:`(?P<label>[^`]+)`\s*$")
 _WIDTH = re.compile(r"\s*:width:`(?P<width>[^`]+)`")
 _IMAGE = re.compile(r"^\s*!\[(?P<caption>[^\]]*)\]\((?P<path>[^)\s]+)\)(?P<rest>.*)$")
 _HEADING = re.compile(r"^#{1,6}\s")
+_CAPTION = re.compile(r"^:(?P<caption>[^:`\s][^`]*)$")
 _BEGIN_TAB = re.compile(r"^\s*:begin_tab:`(?P<names>[^`]*)`\s*$")
 _END_TAB = re.compile(r"^\s*:end_tab:\s*$")
 _BIBLIOGRAPHY = re.compile(r"^\s*:bibliography:`(?P<path>[^`]+)`\s*$")
@@ -82,6 +84,12 @@ class Settings:
 
     def framework(self, tab: str) -> str:
         return self.frameworks.get(tab, tab)
+
+    def module_code(self, framework: str) -> str:
+        """The aliases the saved module of one of our frameworks gains."""
+        return "\n".join(
+            library.module_code() for tab, library in self.libraries.items() if self.framework(tab) == framework
+        )
 
 
 @dc.dataclass(frozen=True)
@@ -131,7 +139,6 @@ def convert(text: str, settings: Settings) -> Converted:
             out.add(line, 1)
         out.add("", 1)
     index = 0
-    pending_label: tuple[str, int] | None = None
     while index < len(source):
         line = source[index]
         number = index + 1
@@ -185,8 +192,24 @@ def convert(text: str, settings: Settings) -> Converted:
                     skip += 1
                 index += skip
                 continue
-        if pending_label is None and line.lstrip().startswith("|") and _table_ends(source, index):
-            # A table followed by its label: the target goes before the table.
+        caption = _CAPTION.match(line)
+        table_start = index + 1 + (1 if caption and index + 1 < len(source) and not source[index + 1].strip() else 0)
+        if caption and table_start < len(source) and _table_ends(source, table_start):
+            # Pandoc's table caption (":Caption" before the table), and the table's label after it:
+            # a numbered MyST table.
+            end = _table_ends(source, table_start)
+            label = _LABEL.match(source[end]) if end < len(source) else None
+            out.add(f"```{{table}} {_prose(caption.group('caption'))}", number)
+            if label:
+                out.add(f":name: {label.group('label')}", end + 1)
+            out.add("", number)
+            for inner in range(table_start, end):
+                out.add(_prose(source[inner]), inner + 1)
+            out.add("```", end)
+            index = end + 1 if label else end
+            continue
+        if line.lstrip().startswith("|") and _table_ends(source, index):
+            # A table without a caption, followed by its label: a target before the table.
             end = _table_ends(source, index)
             label = _LABEL.match(source[end]) if end < len(source) else None
             if label:
@@ -299,12 +322,52 @@ def _code_cell(body: list[str], fence_line: int, settings: Settings, out: _Outpu
         framework = settings.framework(tab)
         code, code_origins = _selected_branches(kept, kept_origins, tab, settings)
         code = apply_aliases(code, settings.libraries.get(tab))
+        code_lines = code.split("\n") if code else []
+        origins = code_origins + [code_origins[-1] if code_origins else fence_line] * (
+            len(code_lines) - len(code_origins)
+        )
         out.add("```{code-cell} ipython3", fence_line)
         out.add(f":tags: [{', '.join([framework, *tags])}]", fence_line)
-        for line, origin in zip(code.split("\n") if code else [], code_origins, strict=False):
+        for line, origin in _sorted_imports(list(zip(code_lines, origins, strict=False))):
             out.add(line, origin)
         out.add("```", fence_line)
         out.add("", fence_line)
+
+
+_IMPORT = re.compile(r"^(?:import\s+(?P<plain>[\w.]+)|from\s+(?P<source>[\w.]+)\s+import\s+[^()\\]+)[^\\]*$")
+#: The book's own package: its imports come after every other.
+PACKAGE = "d2l"
+
+
+def sort_imports(code: str) -> str:
+    """Each run of one-line top-level imports in the order d2l-book's published pages show them:
+    the standard library, then other packages, then the book's own ``d2l``; within each, ``import x``
+    lines before ``from x import y`` lines, by module name (isort's defaults)."""
+    return "\n".join(line for line, _ in _sorted_imports([(line, 0) for line in code.split("\n")]))
+
+
+def _sorted_imports(lines: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """``sort_imports`` over (line, source line) pairs, so each line keeps its origin."""
+    lines = list(lines)
+    index = 0
+    while index < len(lines):
+        if not _IMPORT.match(lines[index][0]):
+            index += 1
+            continue
+        end = index
+        while end < len(lines) and _IMPORT.match(lines[end][0]):
+            end += 1
+        lines[index:end] = sorted(lines[index:end], key=lambda pair: _import_key(pair[0]))
+        index = end
+    return lines
+
+
+def _import_key(line: str) -> tuple:
+    match = _IMPORT.match(line)
+    module = match.group("plain") or match.group("source")
+    top = module.split(".")[0]
+    section = 2 if top == PACKAGE else 0 if top in sys.stdlib_module_names else 1
+    return section, match.group("plain") is None, module.lower(), line
 
 
 def _selected_branches(lines: list[str], origins: list[int], tab: str, settings: Settings) -> tuple[str, list[int]]:

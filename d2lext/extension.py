@@ -24,6 +24,7 @@ from sphinx.util.fileutil import copy_asset_file
 from . import config as options
 from .api import setup_api
 from .build import BookBuild, Site
+from .cells import readable_text
 from .errors import BookError
 from .figures import setup_figures
 from .mathjax import setup_mathjax
@@ -31,6 +32,7 @@ from .messages import SphinxLog, setup_messages, stop_on_book_errors
 from .notebook_links import setup_notebook_links
 from .offline import setup_offline
 from .prose import setup_prose
+from .references import setup_references
 from .search import setup_search
 from .state import attach, book_build
 from .tabs import setup_tabs
@@ -41,7 +43,7 @@ STATIC = Path(__file__).parent / "static"
 def start_build(app: Sphinx) -> BookBuild | None:
     """This build's object, its kernels warming on a cold build; ``None`` if the options are invalid."""
     try:
-        config = options.load(app.config)
+        config = options.load(app.config, Path(app.confdir))
     except BookError:
         return None  # reported at config-inited
     conf = app.config
@@ -54,7 +56,7 @@ def start_build(app: Sphinx) -> BookBuild | None:
 @stop_on_book_errors
 def check_options(build: BookBuild | None, app: Sphinx, config) -> None:
     if build is None:
-        options.load(config)  # raises the error that stopped start_build
+        options.load(config, Path(app.confdir))  # raises the error that stopped start_build
 
 
 def attach_build(build: BookBuild | None, app: Sphinx) -> None:
@@ -121,6 +123,8 @@ class BookParser(MystNbParser):
         env: BuildEnvironment = document.settings.env
         build = book_build(env)
         path = str(env.doc2path(env.docname))
+        if build is not None:
+            inputstring, _ = readable_text(inputstring, build.config)  # d2l-book Markdown: its MyST form
         merged = build.merged_notebook(path) if build is not None else None
         if merged is None:
             return super().parse(inputstring, document)
@@ -159,6 +163,7 @@ def setup(app: Sphinx) -> dict:
     setup_mathjax(app)
     setup_search(app)
     setup_offline(app)
+    setup_references(app)
     app.add_js_file("d2l.js")
     app.add_css_file("d2l.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

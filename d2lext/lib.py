@@ -50,7 +50,7 @@ def book_config(conf_dir: Path) -> SimpleNamespace:
 def write(conf_dir: Path, source: Path, build: Path) -> tuple[Path, list[str]]:
     """Write the package; returns its folder and the problems found in it."""
     conf = book_config(conf_dir)
-    config = load_config(conf)
+    config = load_config(conf, conf_dir)
     md_config = MdParserConfig(
         enable_extensions=set(conf.myst_enable_extensions),
         heading_anchors=conf.myst_heading_anchors,

@@ -19,13 +19,19 @@ from .saved import DEFINITIONS, Place, SavedBlock, block_start
 
 
 def module_source(
-    framework: str, label: str, blocks: list[SavedBlock], title: str, places: dict[SavedBlock, Place] | None = None
+    framework: str,
+    label: str,
+    blocks: list[SavedBlock],
+    title: str,
+    places: dict[SavedBlock, Place] | None = None,
+    aliases: str = "",
 ) -> str:
     """The text of ``d2l/<framework>.py``.
 
     With ``places``, each block is preceded by a comment naming its source line and section, and
     each function and class it defines says in its docstring where it is defined. Without, only
-    the code (what cache keys cover).
+    the code (what cache keys cover). ``aliases`` (a d2l-book ``config.ini``'s, for this
+    framework) come last, each defined only if what it names exists.
     """
     mine = [b for b in blocks if b.frameworks is None or framework in b.frameworks]
     imports: list[str] = []
@@ -55,6 +61,12 @@ def module_source(
         section = " ".join(part for part in (place.number, place.title) if part)
         note = f"# Defined in {block.origin}" + (f" ({section})" if section else "")
         parts.append(f"\n{note}\n{with_provenance(block.code, place)}\n")
+    if aliases:
+        parts.append("\n# Aliases of the book's config.ini: d2l.<name> as in the book's code.")
+        for line in aliases.splitlines():
+            parts.append(
+                f"try:\n    {line}\nexcept (NameError, AttributeError):  # not imported by this book\n    pass"
+            )
     return "\n".join(parts)
 
 
@@ -108,7 +120,7 @@ def write_package(
         package / "__init__.py": f'"""Saved code of "{title}"."""\n\n__version__ = "{version}"\n',
     }
     for framework in config.frameworks.values():
-        text = module_source(framework.name, framework.label, blocks, title, places)
+        text = module_source(framework.name, framework.label, blocks, title, places, config.aliases(framework.name))
         path = package / f"{framework.name}.py"
         try:
             compile(text, str(path), "exec")

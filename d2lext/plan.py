@@ -52,7 +52,9 @@ def run_keys(book: Book, config: BookConfig, environments: dict[str, str] | None
     framework, into its own: a change that re-runs them re-runs it.
     """
     package_code = {
-        framework.name: module_source(framework.name, framework.label, book.blocks, "")
+        framework.name: module_source(
+            framework.name, framework.label, book.blocks, "", aliases=config.aliases(framework.name)
+        )
         for framework in config.selected_frameworks
     }
     own = {}

@@ -157,7 +157,7 @@ def _cell_blocks(chapter: Chapter, cell: Cell) -> list[SavedBlock]:
             frameworks=cell.frameworks,
             docname=chapter.docname,
             where=where(first),
-            origin=f"{source_name}:{cell.body_line + first}",
+            origin=f"{source_name}:{chapter.source_line(cell.body_line + first)}",
             line=cell.body_line + first,
             imports_only=imports_only,
         )

@@ -125,7 +125,7 @@ def copy_book(name: str, target: Path) -> Path:
 def book_build(root: Path, *options: str) -> Build:
     """The book itself (this repository's conf.py and source/) built in ``root``."""
     shutil.copytree(REPO / "source", root / "source")
-    shutil.copytree(REPO / "requirements", root / "requirements")
+    shutil.copytree(REPO / "d2lext" / "environments", root / "d2lext" / "environments")
     shutil.copy(REPO / "conf.py", root / "conf.py")
     result = build_in_process(root, root / "source", root, options)
     assert result.returncode == 0, result.output

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from bs4 import BeautifulSoup
+from conftest import BOOKS, REPO, Build, build_in_process
 
 from d2lext.d2lbook import Library, Settings, apply_aliases, convert, is_d2lbook
 
+SEEDS = Path(__file__).parent / "seeds"
+PAGE_11_1 = "chapter_optimization/optimization-intro"
 TORCH = Library(
     "torch",
     simple=(("cos", "cos"), ("arange", "arange"), ("concat", "cat"), ("float32", "float32")),
@@ -87,6 +99,7 @@ def test_prose_markup_becomes_myst():
         "$$\n\\begin{aligned}a &= b\\end{aligned}\n$$\n:eqlabel:`eq_multi`\n\n"
         "![The loss surface](../img/loss.svg)\n:width:`400px`\n:label:`fig_loss`\n\n"
         "| a | b |\n|---|---|\n| 1 | 2 |\n:label:`tab_numbers`\n\n"
+        ":Sizes of things\n\n| x | y |\n|---|---|\n| 3 | 4 |\n:label:`tab_sizes`\n\n"
         ":begin_tab:`mxnet, pytorch`\nShared tab prose.\n:end_tab:\n\n"
         ":begin_tab:`pytorch`\n:end_tab:\n\n"
         "Slides: [**kept**] and (**also kept**), [~~dropped~~](~~gone~~)done.\n\n"
@@ -104,6 +117,7 @@ def test_prose_markup_becomes_myst():
     assert "$$\n\\begin{aligned}a &= b\\end{aligned}\n$$ (eq_multi)\n" in out
     assert "```{figure} ../img/loss.svg\n:name: fig_loss\n:width: 400px\n\nThe loss surface\n```" in out
     assert "(tab_numbers)=\n| a | b |\n|---|---|\n| 1 | 2 |\n" in out
+    assert "```{table} Sizes of things\n:name: tab_sizes\n\n| x | y |\n|---|---|\n| 3 | 4 |\n```" in out
     assert ":::{framework} mxnet, torch\nShared tab prose.\n:::" in out
     assert ":::{framework} torch\n:::" in out
     assert "Slides: kept and also kept, done." in out
@@ -125,3 +139,172 @@ def test_converted_lines_map_back_to_the_source():
 def test_myst_notebooks_are_not_d2lbook():
     assert not is_d2lbook("---\nfile_format: mystnb\n---\n\n# T\n\nSee :numref:`x`.\n")
     assert not is_d2lbook("# Plain\n\nText.\n")
+
+
+# ---------------------------------------------------------------- building d2l-book projects
+
+BOOK_CONF = REPO / "d2lext" / "d2lbook_conf"
+
+
+def d2lbook_project(root: Path, name: str) -> Path:
+    shutil.copytree(BOOKS / name, root, dirs_exist_ok=True)
+    if name == "d2lbook-seed":  # the original source of 11.1 and the book's config.ini, unchanged
+        shutil.copy(SEEDS / "d2l-zh.config.ini", root / "config.ini")
+        shutil.copy(SEEDS / "optimization-intro.d2lbook.md", root / "chapter_optimization" / "optimization-intro.md")
+    return root
+
+
+def build_project(root: Path, *options: str) -> Build:
+    """`make html BOOK=root`, in this process: the generated configuration, no conf.py."""
+    saved = {name: os.environ.get(name) for name in ("D2L_BOOK", "D2L_ENVIRONMENTS")}
+    os.environ["D2L_BOOK"] = str(root)
+    os.environ["D2L_ENVIRONMENTS"] = str(REPO / ".venvs")
+    try:
+        return build_in_process(root, root, BOOK_CONF, options)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture(scope="module")
+def constructs(tmp_path_factory) -> Build:
+    result = build_project(d2lbook_project(tmp_path_factory.mktemp("d2lbook"), "d2lbook"), "-D", "d2l_selected=all")
+    assert result.returncode == 0, result.output
+    return result
+
+
+def tab_code(page, framework: str) -> list[str]:
+    """Every listing in the framework's tabs, in page order."""
+    return [
+        block.get_text()
+        for label in page.select(f"div.d2l-tabs > label[data-sync-id={framework}]")
+        for block in label.find_next_sibling("div").select(".cell_input pre")
+    ]
+
+
+def test_code_runs_per_tab_with_the_tabs_aliases_and_branches(constructs):
+    page = constructs.page("chapter_basics/tensors")
+    torch, numpy = "\n".join(tab_code(page, "torch")), "\n".join(tab_code(page, "numpy"))
+    assert "x = torch.arange(6, dtype=torch.float32)" in torch and "return float(x.sum())" in torch
+    assert "x = np.arange(6, dtype=np.float32)" in numpy and "import torch" not in numpy
+    assert "which = 'other branch'" in torch and "which = 'numpy branch'" in numpy
+    for code in (torch, numpy):
+        assert "tab.selected" not in code and "#@tab" not in code and "%%tab" not in code and "d2l.arange" not in code
+    text = page.get_text(" ", strip=True)
+    assert "total 15.0 torch" in text and "total 15.0 numpy" in text
+    assert text.count("1,2,3") == 2  # ../data/numbers.csv, read relative to the chapter, as d2l-book does
+    assert "only the output shows" in text and "print('only the output shows')" not in torch  # #@hide_code
+    outputs = " ".join(output.get_text() for output in page.select(".cell_output"))
+    assert "print('only the code shows')" in torch and "only the code shows" not in outputs  # #@hide_output
+    shown = [block.get_text() for block in page.select("pre")]
+    assert 'print("shown, not run")\n' in shown and text.count("shown, not run") == 1  # shown, not run
+    assert not (constructs.html / "README.html").exists()  # excluded in config.ini
+
+
+def test_prose_markup_renders_as_the_book_means_it(constructs):
+    page = constructs.page("chapter_basics/tensors")
+    text = page.get_text(" ", strip=True)
+    assert "本节用到 1节 的约定" in text  # :numref: to a chapter
+    assert "公式 (1.1) 给出求和" in text and "由 (1.2) 与 张量 可知一切" in text  # :eqref:, :ref:
+    assert "如 图1.1 所示" in text and "表1.1 列出大小" in text  # figure and table numbers
+    assert page.select_one("img[src$='square.svg']")["style"] == "width: 40px;"
+    assert "Wigner, 1958" in text and "Goodfellow" in text
+    assert "幻灯片保留的文字和这一句。" in text and "只在幻灯片里" not in text
+    assert "来自 reStructuredText 的注释" in text
+    (torch_only,) = page.select("div.d2l-framework-only.d2l-framework-torch")
+    assert "PyTorch 读者看这里" in torch_only.get_text() and "d2l-framework-numpy" not in torch_only["class"]
+    (empty,) = page.select("div.d2l-framework-only.d2l-framework-numpy")  # an empty :begin_tab: block
+    assert empty.get_text(strip=True) == "NumPy"
+    references = constructs.page("references").get_text(" ", strip=True)
+    assert "On the distribution of the roots of certain symmetric matrices" in references
+    for raw in (":numref:", ":eqref:", ":cite", ":label:", "{numref}", ":begin_tab:", "[**", "(**"):
+        assert raw not in text, raw
+
+
+def test_a_reference_to_a_section_not_in_the_book_is_text_and_one_warning(constructs):
+    page = constructs.page("chapter_basics/tensors")
+    assert "也引用一个书里没有的节 not in this book" in page.get_text(" ", strip=True)
+    warnings = [line for line in constructs.output.splitlines() if "sec_not_in_this_book" in line]
+    assert len(warnings) == 1
+    assert re.search(r"chapter_basics/tensors\.md:4: WARNING: no section, figure, table or equation", warnings[0])
+    assert warnings[0].endswith("[d2l.reference]")
+
+
+def test_the_package_has_the_saved_code_and_the_config_ini_aliases(constructs):
+    module = (constructs.package / "d2l" / "torch.py").read_text()
+    assert "def total(x):" in module and "return float(x.sum())" in module
+    code = (
+        "from d2l import torch as d2l\n"
+        "print(d2l.total(d2l.ones(3)), d2l.numpy(d2l.arange(2)).tolist(), d2l.concat([d2l.ones(1)] * 2).shape[0])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(constructs.package), "PATH": ""},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["3.0", "[0,", "1]", "2"]
+    notebook = nbformat.read(constructs.html / "notebooks" / "torch" / "chapter_basics" / "tensors.ipynb", 4)
+    assert "x = torch.arange(6, dtype=torch.float32)" in "\n".join(c.source for c in notebook.cells)
+
+
+def seed_lines() -> list[str]:
+    return [line.strip() for line in (SEEDS / "optimization-intro.zh.txt").read_text(encoding="utf8").splitlines()]
+
+
+def listings_match_the_seed(page, framework: str) -> int:
+    """Each of the framework's listings, line by line, is one of the seed's listings; how many."""
+    seed = [line.replace("  #@save", " #@save").replace(" #@save", "") for line in seed_lines()]
+    count = 0
+    listings = (
+        tab_code(page, framework)
+        if page.select(".d2l-tabs")
+        else [b.get_text() for b in page.select(".cell_input pre")]
+    )
+    for code in listings:
+        lines = [line.strip() for line in code.splitlines() if line.strip()]
+        starts = [i for i, line in enumerate(seed) if line == lines[0]]
+        assert any(seed[i : i + len(lines)] == lines for i in starts), "\n".join(lines)
+        count += 1
+    return count
+
+
+def test_the_original_source_of_11_1_gives_the_seeds_pytorch_listings(tmp_path):
+    root = d2lbook_project(tmp_path / "book", "d2lbook-seed")
+    done = subprocess.run(
+        ["make", "-C", str(REPO), "html", f"BOOK={root}"], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    page = BeautifulSoup((root / "_build" / "html" / f"{PAGE_11_1}.html").read_text(), "html.parser")
+    assert listings_match_the_seed(page, "torch") == 7
+    assert len(page.select(".cell_output img[src$='.svg']")) == 5
+    assert not page.select(".sd-tab-set")  # one framework: plain listings
+    text = page.get_text(" ", strip=True)
+    code = "\n".join(block.get_text() for block in page.select(".cell_input pre"))
+    assert "return x * torch.cos(np.pi * x)" in code and "d2l.cos" not in code and "d2l.arange" not in code
+    for raw in (":numref:", "{numref}", ":cite:", ":label:", ":begin_tab:", ":end_tab:"):
+        assert raw not in text, raw
+    for label in (
+        "sec_model_selection",
+        "subsec_empirical-risk-and-risk",
+        "sec_linear_regression",
+        "subsec_activation_functions",
+    ):
+        assert len([line for line in done.stderr.splitlines() if f"'{label}'" in line]) == 1, label
+    assert "model selection" in text and "activation functions" in text
+    assert "Wigner, 1958" in text
+
+
+def test_the_original_source_of_11_1_gives_every_tab_of_the_seed(tmp_path):
+    root = d2lbook_project(tmp_path / "book", "d2lbook-seed")
+    result = build_project(root, "-D", "d2l_selected=all")
+    assert result.returncode == 0, result.output
+    page = result.page(PAGE_11_1)
+    for framework in ("mxnet", "torch", "tensorflow", "paddle"):
+        assert listings_match_the_seed(page, framework) == 7, framework
+        tabs = page.select(f"div.d2l-tabs > label[data-sync-id={framework}]")
+        assert sum(len(label.find_next_sibling("div").select("img[src$='.svg']")) for label in tabs) == 5

@@ -84,7 +84,8 @@ def installed(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("framework", ["numpy", "torch"])
 def test_chapter_figures_from_the_installed_package(installed, framework):
     config = BookConfig(
-        {name: Framework(name, name) for name in ("torch", "numpy", "mxnet", "tensorflow", "paddle")}, (framework,)
+        {name: Framework(name, name) for name in ("torch", "numpy", "mxnet", "tensorflow", "paddle", "jax")},
+        (framework,),
     )
     cells = [cell.source for cell in read_chapter(CHAPTER, "c", config).cells_for(framework)]
     done = subprocess.run(

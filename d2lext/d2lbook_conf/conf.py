@@ -1,0 +1,59 @@
+"""Sphinx configuration for a d2l-book project, generated from its config.ini (`make html BOOK=...`).
+
+The book's folder is the environment variable D2L_BOOK; the frameworks' environments are shared
+with this repository's book (D2L_ENVIRONMENTS, default: `.venvs` beside the current folder).
+The author writes no conf.py: what config.ini says, with this tool's defaults.
+"""
+
+import os
+from pathlib import Path
+
+import d2lext
+from d2lext.d2lbook import FRAMEWORK_NAMES, LABELS, MODULES, read_config
+
+BOOK = Path(os.environ.get("D2L_BOOK", ".")).resolve()
+CONFIG = BOOK / "config.ini"
+if not CONFIG.is_file():
+    raise SystemExit(f"{BOOK} has no config.ini: `make html BOOK=...` builds a d2l-book project folder")
+_project = read_config(CONFIG)
+_environments = Path(d2lext.__file__).parent / "environments"
+
+project = _project.title or BOOK.name
+author = _project.author
+copyright = _project.copyright
+release = _project.release or "0"
+language = {"zh": "zh_CN"}.get(_project.lang, _project.lang or "en")
+
+extensions = ["d2lext", "sphinxcontrib.bibtex", "sphinx_copybutton"]
+root_doc = "index"
+exclude_patterns = ["_build", ".venvs", *_project.exclusions]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_heading_anchors = 3
+numfig = True
+if language.startswith("zh"):
+    numfig_format = {"figure": "图%s", "table": "表%s", "code-block": "列表%s", "section": "%s节"}
+
+_bibfiles = sorted({str(path) for path in BOOK.rglob("*.bib") if "_build" not in path.parts})
+bibtex_bibfiles = _bibfiles
+bibtex_reference_style = "author_year"
+suppress_warnings = ["bibtex.bibfile_data_error"] if not _bibfiles else []
+
+# One framework per config.ini tab, in its order; MXNet, TensorFlow, Paddle and JAX run in
+# environments of their own, made on first use.
+d2l_frameworks = {}
+for _tab in _project.tabs:
+    _spec = {"label": LABELS.get(_tab, _tab), "requires": [MODULES.get(_tab, _tab), "matplotlib"]}
+    if (_environments / f"{_tab}.txt").is_file():
+        _spec["environment"] = str(_environments / f"{_tab}.txt")
+    d2l_frameworks[FRAMEWORK_NAMES.get(_tab, _tab)] = _spec
+# By default, the frameworks of the build's own environment (a quick first build); FRAMEWORKS=all
+# selects every tab.
+d2l_selected = [name for name, spec in d2l_frameworks.items() if "environment" not in spec] or list(d2l_frameworks)[:1]
+d2l_d2lbook = str(CONFIG)
+d2l_environments = os.environ.get("D2L_ENVIRONMENTS", str(Path.cwd() / ".venvs"))
+
+html_title = project
+html_theme = "sphinx_book_theme"
+html_secnumber_suffix = " "
+html_theme_options = {"show_toc_level": 2, "navigation_with_keys": False}
+copybutton_selector = "div:not(.output) > div.highlight pre"
