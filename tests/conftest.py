@@ -140,6 +140,8 @@ def real_book(tmp_path_factory) -> Build:
 
 #: Every framework of the book, in the published book's tab order.
 EVERY_FRAMEWORK = ["mxnet", "torch", "tensorflow", "paddle", "numpy", "jax"]
+#: Their tabs' labels.
+EVERY_LABEL = ["MXNet", "PyTorch", "TensorFlow", "Paddle", "NumPy", "JAX"]
 
 
 @pytest.fixture(scope="session")

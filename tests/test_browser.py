@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import EVERY_FRAMEWORK, PAGE, REPO
+from conftest import EVERY_FRAMEWORK, EVERY_LABEL, PAGE, REPO
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO / "_build" / "test-output" / "browser"
@@ -252,14 +252,7 @@ def test_screenshots_of_the_section_in_each_framework(reader):
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
 
 
-LABELS = {
-    "mxnet": "MXNet",
-    "torch": "PyTorch",
-    "tensorflow": "TensorFlow",
-    "paddle": "Paddle",
-    "numpy": "NumPy",
-    "jax": "JAX",
-}
+LABELS = dict(zip(EVERY_FRAMEWORK, EVERY_LABEL, strict=True))
 
 
 def test_six_tabs_one_choice_for_every_listing_and_page(browser, every_site):
