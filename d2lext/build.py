@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import dataclasses as dc
 import errno
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,6 +36,7 @@ from .config import BookConfig
 from .engine import Engine
 from .environment import kernel_env, missing_requirement
 from .errors import BookError, ExecutionFailed
+from .files import write_if_changed
 from .lock import BuildLock
 from .merge import merge
 from .package import archive_path, write_archive, write_package
@@ -234,6 +236,32 @@ class BookBuild:
     def outdated(self, dependencies: dict[str, Iterable[str]], found: Iterable[str]) -> set[str]:
         """Documents to read again: runs not cached, or showing a package file this build rewrote."""
         return documents_to_read(self.plan, self.cache.has, dependencies, found)
+
+    def navigation(self) -> str:
+        """What every page's navigation shows: the documents in order, with their headings."""
+        book = self.plan.book
+        return json.dumps(
+            [
+                [docname, [[h.level, h.title] for h in book.outlines[docname].headings]]
+                for docname in book.order
+                if docname in book.outlines
+            ],
+            ensure_ascii=False,
+        )
+
+    def navigation_changed(self) -> bool:
+        """Whether the table of contents changed since the last finished build (then every page's
+        sidebar and previous/next links must be written again: Sphinx rewrites only the pages it
+        reads, sphinx-doc/sphinx#5506)."""
+        try:
+            return (self.state_dir / "navigation.json").read_text(encoding="utf8") != self.navigation()
+        except OSError:
+            return True
+
+    def finished(self) -> None:
+        """After a successful build: remember the navigation the pages now show."""
+        if self.plan is not None:
+            write_if_changed(self.state_dir / "navigation.json", self.navigation())
 
     def section_titles(self) -> list[str]:
         """Every section title of the book (the search index keeps Chinese ones as words)."""

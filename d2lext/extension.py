@@ -69,7 +69,27 @@ def plan(app: Sphinx, env: BuildEnvironment, added, changed, removed) -> list[st
     sources = {docname: Path(env.doc2path(docname)) for docname in env.found_docs}
     with build.stage():
         build.make_plan(env.config.root_doc, sources, env.myst_config)
+        remove_pages(app, removed)
         return sorted(build.outdated(env.dependencies, env.found_docs) - set(added) - set(changed))
+
+
+def remove_pages(app: Sphinx, docnames) -> None:
+    """The pages of documents that no longer exist (Sphinx leaves them in the site)."""
+    if app.builder.format != "html":
+        return
+    outdir = Path(app.outdir)
+    for docname in docnames:
+        (outdir / f"{docname}{app.config.html_file_suffix or '.html'}").unlink(missing_ok=True)
+        for notebook in (outdir / "notebooks").glob(f"*/{docname}.ipynb"):
+            notebook.unlink()
+
+
+def pages_to_write(app: Sphinx, env: BuildEnvironment) -> list[str]:
+    """Every page, when the table of contents changed: each shows it in its sidebar and links."""
+    build = book_build(env)
+    if build is not None and build.plan is not None and build.navigation_changed():
+        return sorted(env.found_docs)
+    return []
 
 
 @stop_on_book_errors
@@ -108,6 +128,8 @@ def release(app: Sphinx, exception: Exception | None) -> None:
     """Last of all: the next build of this directory may start."""
     build = book_build(app.env)
     if build is not None:
+        if exception is None:
+            build.finished()
         build.release()
 
 
@@ -152,6 +174,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("env-get-outdated", plan)
     app.connect("env-before-read-docs", execute)
     app.connect("env-check-consistency", check_numbers)
+    app.connect("env-get-updated", pages_to_write)
     app.connect("build-finished", finish)
     app.connect("build-finished", release, priority=999)
     setup_messages(app)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import nbformat
-from conftest import build, write_book
+from conftest import build, copy_book, write_book
+from test_rebuild import rebuild
 
 from d2lext.figures import alt_text, figure_texts
 from d2lext.notebooks import framework_prose
@@ -85,3 +86,28 @@ def test_figure_text_lists_labels_not_tick_numbers():
     assert figure_texts(svg) == ["x", "f(x)", "local minimum"]
     assert alt_text(svg, "zh_CN") == "图:x、f(x)、local minimum"
     assert alt_text("<svg/>", "en") == "Figure: (no labels)"
+
+
+def sidebar(result, page: str) -> list[str]:
+    """The pages a page's navigation links to (its sidebar), in order."""
+    links = result.page(page).select("nav.bd-docs-nav a.reference")
+    return [link["href"] for link in links]
+
+
+def test_navigation_follows_the_table_of_contents_on_every_page(tmp_path):
+    root = copy_book("rebuild", tmp_path)
+    first = rebuild(root, "-D", "d2l_selected=numpy", "-D", "html_theme=sphinx_book_theme")
+    assert sidebar(first, "a") == ["lib.html", "#", "b.html"]
+
+    (root / "c.md").write_text("# C\n\nA new page.\n")
+    (root / "index.md").write_text("# Rebuild book\n\n```{toctree}\nlib\na\nb\nc\n```\n")
+    added = rebuild(root, "-D", "d2l_selected=numpy", "-D", "html_theme=sphinx_book_theme")
+    assert sidebar(added, "a") == ["lib.html", "#", "b.html", "c.html"]  # a was not read again
+    assert added.page("b").select_one("a.right-next")["href"] == "c.html"
+
+    (root / "b.md").unlink()
+    (root / "index.md").write_text("# Rebuild book\n\n```{toctree}\nlib\na\nc\n```\n")
+    removed = rebuild(root, "-D", "d2l_selected=numpy", "-D", "html_theme=sphinx_book_theme")
+    assert not (removed.html / "b.html").exists()
+    assert not list((removed.html / "notebooks").glob("*/b.ipynb"))
+    assert sidebar(removed, "a") == ["lib.html", "#", "c.html"]
