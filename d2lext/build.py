@@ -22,6 +22,7 @@ import dataclasses as dc
 import errno
 import json
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
@@ -33,13 +34,14 @@ from .book import MemoFile, read_book
 from .cache import Cache
 from .cells import readable_text
 from .config import BookConfig
+from .dependencies import declare, distributions, imported, pins
 from .engine import Engine
 from .environment import kernel_env, missing_requirement
 from .errors import BookError, ExecutionFailed
 from .files import write_if_changed
 from .lock import BuildLock
 from .merge import merge
-from .package import archive_path, write_archive, write_package
+from .package import archive_path, module_source, write_archive, write_package
 from .package_check import package_report
 from .plan import Plan, documents_to_read, due_runs, run_keys
 from .report import Progress
@@ -215,13 +217,62 @@ class BookBuild:
                 line=problem.block.line,
             )
         places = book.places(self.site.baseurl, self.site.suffix)
-        rewritten = write_package(self.package_root, config, book.blocks, places, self.site.project, self.site.release)
+        rewritten = write_package(
+            self.package_root,
+            config,
+            book.blocks,
+            places,
+            self.site.project,
+            self.site.release,
+            self.dependencies(book),
+        )
         archive = archive_path(self.root / "dist", config, self.site.release)
         if rewritten or not archive.exists():
             write_archive(self.package_root, archive.parent, config, self.site.release)
         keys = run_keys(book, config, self.fingerprints())
         self.plan = Plan(config, book, keys, places, self.package_root, rewritten, archive)
         return self.plan
+
+    def dependencies(self, book) -> tuple[list[str], dict[str, list[str]]]:
+        """The package's common dependencies and per-framework extras, at the versions each
+        framework's environment has (read once per environment state, kept in the cache folder)."""
+        modules = {
+            framework.name: imported(
+                module_source(framework.name, "", book.blocks, "", aliases=self.config.aliases(framework.name)),
+                self.config.package_name,
+            )
+            for framework in self.config.frameworks.values()
+        }
+        known = Fingerprints(self.state_dir / "environments.json")
+        path = self.state_dir / "dependencies.json"
+        try:
+            cached = json.loads(path.read_text(encoding="utf8"))
+            assert isinstance(cached, dict)
+        except Exception:
+            cached = {}
+
+        def installed(name: str, names: list[str]) -> dict:
+            framework = self.config.frameworks[name]
+            python = self.environments.python(framework) if framework.environment else sys.executable
+            if python is None:
+                return {}
+            key = f"{python} {known.of(python)} {' '.join(names)}"
+            if key not in cached:
+                cached[key] = distributions(python, names)
+            return {module: [tuple(pair) for pair in pairs] for module, pairs in cached[key].items()}
+
+        def pinned(name: str) -> dict[str, str]:
+            framework = self.config.frameworks[name]
+            return pins(self.environments.requirements(framework)) if framework.environment else {}
+
+        shared = {name for name, framework in self.config.frameworks.items() if framework.environment is None}
+        try:
+            found = declare(modules, installed, pinned, shared)
+        except OSError:  # a requirements file went missing: its framework's extra stays unpinned
+            found = declare(modules, installed, lambda name: {}, shared)
+        known.save()
+        write_if_changed(path, json.dumps(cached, indent=1, sort_keys=True))
+        return found
 
     def fingerprints(self) -> dict[str, str]:
         """Each selected framework's environment fingerprint (read once per build and environment)."""

@@ -104,17 +104,29 @@ def write_package(
     places: dict[SavedBlock, Place],
     title: str,
     release: str,
+    dependencies: tuple[list[str], dict[str, list[str]]] = ([], {}),
 ) -> list[Path]:
     """Write the installable package under ``target``; returns the files changed or removed.
+
+    ``dependencies`` is ``(common, extras)``: what ``pip install`` always installs, and one extra
+    per framework (``pip install "d2l[torch]"``).
 
     The package holds exactly the configured frameworks' modules: a framework removed from
     ``conf.py`` leaves it (and so the source archive and the wheel made from it).
     """
     version = package_version(release)
     package = target / config.package_name
+    common, extras = dependencies
     pyproject = _PYPROJECT.format(
-        name=config.package_name, version=version, description=json.dumps(f"Saved code of {title}")
+        name=config.package_name,
+        version=version,
+        description=json.dumps(f"Saved code of {title}"),
+        dependencies=json.dumps(common),
     )
+    if extras:
+        pyproject += "\n[project.optional-dependencies]\n" + "".join(
+            f"{name} = {json.dumps(requirements)}\n" for name, requirements in extras.items()
+        )
     files = {
         target / "pyproject.toml": pyproject,
         package / "__init__.py": f'"""Saved code of "{title}"."""\n\n__version__ = "{version}"\n',
@@ -187,6 +199,7 @@ name = "{name}"
 version = "{version}"
 description = {description}
 requires-python = ">=3.9"
+dependencies = {dependencies}
 
 [tool.setuptools]
 packages = ["{name}"]

@@ -43,6 +43,11 @@ class Environments:
     def path(self, framework: Framework) -> Path:
         return self.folder / framework.name
 
+    def python(self, framework: Framework) -> str | None:
+        """The environment's Python, if the environment has been made."""
+        python = self.path(framework) / "bin" / "python"
+        return str(python) if python.exists() else None
+
     def kernel_dir(self, framework: Framework) -> Path:
         return self.path(framework) / "share" / "jupyter" / "kernels"
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,31 @@ def test_chapter_figures_from_the_installed_package(installed, framework):
     assert result["others imported"] == []  # d2l.numpy does not import torch
     # (lines, annotations): risk curves, local/global minimum, x^3 saddle, 3-D saddle, tanh plateau
     assert result["figures"] == [[2, 2], [1, 2], [1, 1], [1, 0], [1, 1]]
+
+
+def test_the_source_archive_declares_its_dependencies_and_installs_with_an_extra(real_book, tmp_path):
+    (archive,) = (real_book.root / "_build" / "dist").glob("d2l-*.tar.gz")
+    with tarfile.open(archive) as opened:
+        pyproject = opened.extractfile(f"{archive.name[: -len('.tar.gz')]}/pyproject.toml").read().decode()
+    assert 'dependencies = ["ipython", "matplotlib", "matplotlib-inline", "numpy"]' in pyproject
+    torch = r'torch = \["ipython==[\d.]+", "matplotlib-inline==0.2.2", "matplotlib==3.11.2", "numpy==2.4.6", '
+    assert re.search(torch + r'"torch==2.13.0"\]', pyproject)
+    assert '"mxnet==1.9.1", "numpy==1.23.5"' in pyproject  # MXNet's own numpy, from its environment's pins
+
+    venv = tmp_path / "reader"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"{archive}[numpy]"],
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr
+    code = (
+        "import importlib.metadata as m, matplotlib\nmatplotlib.use('Agg')\n"
+        "from d2l import numpy as d2l\nd2l.plot([0.0, 1.0], [[1.0, 0.0]])\n"
+        "print(m.version('numpy'), m.version('matplotlib'))\n"
+    )
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2.4.6", "3.11.2"]

@@ -1,0 +1,97 @@
+"""What the saved package needs installed: its common dependencies, and one extra per framework.
+
+``pip install d2l-2.0.0.tar.gz`` installs what every framework's module imports (unpinned, so any
+framework's extra can pin it); ``pip install "d2l-2.0.0.tar.gz[torch]"`` adds what ``d2l.torch``
+imports, at the versions the book was built with (read from the environment that framework runs
+in, or from the pins of its requirements file when that environment has not been made here).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+#: Run in a framework's Python: the distribution and version providing each module named.
+_QUERY = (
+    "import importlib.metadata as m, json, sys\n"
+    "found = m.packages_distributions()\n"
+    "print(json.dumps({name: [(d, m.version(d)) for d in found.get(name, [])] for name in sys.argv[1:]}))"
+)
+_PIN = re.compile(r"^\s*(?P<name>[A-Za-z0-9_.\-]+)\s*==\s*(?P<version>[^\s;#]+)")
+
+
+#: What every framework's figures and arrays rest on, imported or not by its module: each extra
+#: pins them at the versions its environment has (MXNet's needs numpy 1.23, the others numpy 2).
+#: matplotlib-inline imports IPython without declaring it.
+BASE_MODULES = ("numpy", "matplotlib", "matplotlib_inline", "IPython")
+
+
+def imported(module_text: str, package: str) -> list[str]:
+    """The top-level modules a saved module imports at its top level (not the standard library,
+    not the package itself), in order, and ``BASE_MODULES``."""
+    names = []
+    for node in ast.parse(module_text).body:
+        if isinstance(node, ast.Import):
+            names += [alias.name.split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module.split(".")[0])
+    names += BASE_MODULES
+    return [name for name in dict.fromkeys(names) if name not in sys.stdlib_module_names and name != package]
+
+
+def distributions(python: str, modules: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """``module -> [(distribution, version)]`` as the given Python has them installed."""
+    done = subprocess.run([python, "-c", _QUERY, *modules], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return {}
+    return {name: [tuple(pair) for pair in pairs] for name, pairs in json.loads(done.stdout).items()}
+
+
+def pins(requirements: Path) -> dict[str, str]:
+    """``distribution -> version`` of a requirements file's ``name==version`` lines."""
+    found = {}
+    for line in requirements.read_text(encoding="utf8").splitlines():
+        match = _PIN.match(line)
+        if match:
+            found[_normal(match.group("name"))] = match.group("version")
+    return found
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declare(
+    modules: dict[str, list[str]],
+    installed: Callable[[str, list[str]], dict[str, list[tuple[str, str]]]],
+    pinned: Callable[[str], dict[str, str]],
+    shared: set[str] | None = None,
+) -> tuple[list[str], dict[str, list[str]]]:
+    """``(common, extras)`` for ``modules`` (framework -> modules its module imports).
+
+    ``installed(framework, modules)`` says which distributions provide them where the framework
+    runs (empty when unknown there); ``pinned(framework)`` gives its requirements file's pins.
+    The common dependencies are what every framework of ``shared`` (those running in the book's
+    own environment, which can be installed together; all when none) needs, unpinned.
+    """
+    extras: dict[str, list[str]] = {}
+    needed: dict[str, set[str]] = {}
+    for framework, names in modules.items():
+        found = installed(framework, names)
+        pins_here = pinned(framework)
+        requirements = []
+        for name in names:
+            provided = found.get(name) or [(name, "")]
+            for distribution, version in provided:
+                version = (version or pins_here.get(_normal(distribution), "")).split("+")[0]  # no +cpu
+                requirements.append(f"{_normal(distribution)}=={version}" if version else _normal(distribution))
+                needed.setdefault(framework, set()).add(_normal(distribution))
+        extras[framework] = sorted(dict.fromkeys(requirements), key=str.lower)
+    together = [needed[name] for name in needed if not shared or name in shared]
+    common = set.intersection(*together) if together else set()
+    return sorted(common), extras
