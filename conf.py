@@ -7,8 +7,9 @@ from sphinxcontrib.bibtex.style.referencing import BracketStyle
 from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
 
 project = "动手学深度学习"
-author = "The book's authors"
-copyright = "2026, the book's authors"
+author = "Aston Zhang, Zachary C. Lipton, Mu Li, Alexander J. Smola"
+# The published book's licences: CC BY-SA 4.0 for the text, MIT-0 for the code.
+copyright = f"2026, {author}。文字采用 CC BY-SA 4.0 许可协议,代码采用 MIT-0 许可协议"
 release = "2.0.0"
 language = "zh_CN"
 

@@ -80,7 +80,7 @@ def _parameters(node: ast.FunctionDef | ast.AsyncFunctionDef, skip_first: bool =
     return ast.unparse(arguments)
 
 
-def markup(entry: Entry, module: str, fence: str = "````") -> str:
+def markup(entry: Entry, module: str, fence: str = "````", defined_in: str = "Defined in") -> str:
     """MyST markup of one entry: a Python-domain description with its docstring and where it is defined."""
     if entry.kind == "class":
         lines = [f"{fence}{{py:class}} {entry.name}({entry.signature})", f":module: {module}", ""]
@@ -94,9 +94,9 @@ def markup(entry: Entry, module: str, fence: str = "````") -> str:
         name = " ".join(part for part in (entry.place.number, entry.place.title) if part) or entry.docname
         anchor = entry.place.url.partition("#")[2]
         target = f"/{entry.docname}.md" + (f"#{anchor}" if anchor else "")
-        lines += [f"Defined in [{_escape(name)}]({target})", ""]
+        lines += [f"{defined_in} [{_escape(name)}]({target})", ""]
     for method in entry.methods:
-        lines += [markup(dc.replace(method, kind="method"), module, fence[:-1]), ""]
+        lines += [markup(dc.replace(method, kind="method"), module, fence[:-1], defined_in), ""]
     lines.append(fence)
     return "\n".join(lines)
 
@@ -105,6 +105,25 @@ def _escape(text: str) -> str:
     """Docstrings are plain text: keep Markdown from reading structure into them."""
     special = "\\`*_[]<>#|{}$"
     return "".join("\\" + ch if ch in special else ch for ch in text)
+
+
+#: What the page says, in the book's language.
+WORDS = {
+    "": {
+        "download": "Download: {{download}}`{archive} <{path}>` (`pip install {archive}`, or "
+        '`pip install "{archive}[torch]"` with the versions the book was built with; then '
+        "`from {package} import <framework> as d2l`)",
+        "defined in": "Defined in",
+        "nothing": "(nothing saved)",
+    },
+    "zh": {
+        "download": "下载:{{download}}`{archive} <{path}>`(`pip install {archive}`,或者 "
+        '`pip install "{archive}[torch]"` 安装构建本书时所用的版本;然后 '
+        "`from {package} import <框架> as d2l`)",
+        "defined in": "定义于",
+        "nothing": "(没有保存的代码)",
+    },
+}
 
 
 class ApiDirective(SphinxDirective):
@@ -119,11 +138,9 @@ class ApiDirective(SphinxDirective):
         plan = build.plan
         here = Path(self.env.doc2path(self.env.docname)).parent
         archive = os.path.relpath(plan.archive, here)
-        label = "下载:" if (self.config.language or "").startswith("zh") else "Download: "
-        download = (
-            f"{label}{{download}}`{plan.archive.name} <{archive}>` "
-            f"(`pip install {plan.archive.name}`, then `from {plan.config.package_name} import <framework> as d2l`)"
-        )
+        words = WORDS["zh" if (self.config.language or "").startswith("zh") else ""]
+        name, package = plan.archive.name, plan.config.package_name
+        download = words["download"].format(archive=name, path=archive, package=package)
         heading = nodes.container("", *self.parse_text_to_nodes(download), classes=["d2l-api-download"])
         items = []
         for framework in plan.config.selected_frameworks:
@@ -131,7 +148,8 @@ class ApiDirective(SphinxDirective):
             self.env.note_dependency(str(module_path(plan.package, plan.config, framework.name)))
             module = f"{plan.config.package_name}.{framework.name}"
             found = entries(framework.name, plan.book.blocks, plan.places)
-            text = "\n\n".join(markup(entry, module) for entry in found) or "(nothing saved)"
+            text = "\n\n".join(markup(entry, module, defined_in=words["defined in"]) for entry in found)
+            text = text or words["nothing"]
             body = nodes.container("", *self.parse_text_to_nodes(text), classes=["d2l-api"])
             items.append((framework, body))
         if len(items) == 1:

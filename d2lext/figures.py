@@ -17,16 +17,27 @@ from sphinx.application import Sphinx
 from sphinx.transforms import SphinxTransform
 
 _COMMENT = re.compile(r"<!-- (.*?) -->")
+_TEXT_GROUP = re.compile(r'<g id="text_\d+">')
 _WORDS = re.compile(r"[A-Za-z\u4e00-\u9fff]")
 _TICK = re.compile(r"^\$?\\mathdefault\{[^}]*\}\$?$")
 _PREFIX = {"zh": ("图:", "、"), "": ("Figure: ", ", ")}
 
 
 def figure_texts(svg: str) -> list[str]:
-    """The labels a matplotlib SVG draws, in drawing order, without tick numbers or repeats."""
+    """The labels a matplotlib SVG draws, in drawing order, without tick numbers or repeats.
+
+    matplotlib writes one comment per line of a text; the lines of one text element (a
+    ``<g id="text_N">`` group) are read as one label: "min of empirical risk".
+    """
+    starts = [match.start() for match in _TEXT_GROUP.finditer(svg)]
+    if starts:
+        groups = [_COMMENT.findall(svg, start, end) for start, end in zip(starts, [*starts[1:], len(svg)], strict=True)]
+    else:  # not matplotlib's layout: each comment on its own
+        groups = [[comment] for comment in _COMMENT.findall(svg)]
     found: list[str] = []
-    for text in _COMMENT.findall(svg):
-        text = html.unescape(text.strip())  # the SVG escapes what it draws; the page escapes alt again
+    for lines in groups:
+        # the SVG escapes what it draws; the page escapes alt again
+        text = " ".join(line for line in (html.unescape(line.strip()) for line in lines) if line)
         if text and _WORDS.search(text) and not _TICK.match(text) and text not in found:
             found.append(text)
     return found

@@ -111,3 +111,26 @@ def test_navigation_follows_the_table_of_contents_on_every_page(tmp_path):
     assert not (removed.html / "b.html").exists()
     assert not list((removed.html / "notebooks").glob("*/b.ipynb"))
     assert sidebar(removed, "a") == ["lib.html", "#", "c.html"]
+
+
+def test_a_label_on_several_lines_is_one_label_in_the_alt_text():
+    svg = (
+        '<g id="text_1"><!-- 0.5 --></g><g id="text_2"><!-- x --></g>'
+        '<g id="text_3"><!-- min of --><path d="M 0 0"/><!-- empirical risk --></g>'
+        '<g id="text_4"><!-- min of risk --></g>'
+    )
+    assert figure_texts(svg) == ["x", "min of empirical risk", "min of risk"]
+
+
+def test_the_footer_names_the_books_authors_and_licences(real_book):
+    page = real_book.page("chapter_optimization/optimization-intro")
+    footer = " ".join(part.get_text(" ", strip=True) for part in page.select("footer"))
+    assert "Aston Zhang, Zachary C. Lipton, Mu Li, Alexander J. Smola" in footer
+    assert "CC BY-SA 4.0" in footer and "MIT-0" in footer
+    assert "The book's authors" not in footer
+
+
+def test_the_api_page_speaks_the_books_language(real_book):
+    api = real_book.page("api").get_text(" ", strip=True)
+    assert "定义于" in api and "Defined in" not in api
+    assert '[torch]"' in api and "下载" in api
