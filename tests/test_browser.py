@@ -237,7 +237,7 @@ def test_copy_buttons_sit_on_code_not_on_outputs_and_copy_the_code(reader):
     copied = reader.page.evaluate("() => navigator.clipboard.readText()")
     assert copied.strip() == listing.locator("pre").inner_text().strip()
     assert copied.startswith("def f(x):") and "torch.cos" in copied and "#@save" not in copied
-    button = reader.page.locator(".cell_input .copybtn").first
+    button = reader.page.locator(".cell_input:visible .copybtn").nth(3)  # not the one just clicked
     button.focus()  # reached from the keyboard: visible without hovering
     reader.page.mouse.move(0, 0)
     reader.page.wait_for_timeout(400)  # the button fades in over 0.3 s
