@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import ast
 import dataclasses as dc
+import html
 import os
 from pathlib import Path
 
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
+from sphinx.util.osutil import relative_uri
 
 from .package import module_path
 from .saved import Place, SavedBlock
@@ -135,6 +137,9 @@ class ApiDirective(SphinxDirective):
         build = book_build(self.env)
         if build is None or build.plan is None:
             return []
+        pages = getattr(self.env, API_PAGES, set())
+        pages.add(self.env.docname)
+        setattr(self.env, API_PAGES, pages)
         plan = build.plan
         here = Path(self.env.doc2path(self.env.docname)).parent
         archive = os.path.relpath(plan.archive, here)
@@ -157,5 +162,39 @@ class ApiDirective(SphinxDirective):
         return [heading, tab_set([tab_item(framework, [body]) for framework, body in items], "api")]
 
 
+#: Environment attribute: the documents holding a ``{d2l-api}`` reference.
+API_PAGES = "d2l_api_pages"
+
+
+def _purge(app: Sphinx, env, docname: str) -> None:
+    getattr(env, API_PAGES, set()).discard(docname)
+
+
+def _merge(app: Sphinx, env, docnames, other) -> None:
+    pages = getattr(env, API_PAGES, set())
+    pages |= getattr(other, API_PAGES, set()) & set(docnames)
+    setattr(env, API_PAGES, pages)
+
+
+def link_markers(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """Tell the page's script where the API reference is, so each ``#@save`` links to its entry."""
+    pages = sorted(getattr(app.env, API_PAGES, set()))
+    build = book_build(app.env)
+    if not pages or build is None or doctree is None:
+        return
+    address = relative_uri(app.builder.get_target_uri(pagename), app.builder.get_target_uri(pages[0]))
+    tags = {
+        "d2l-api": address,
+        "d2l-package": build.config.package_name,
+        "d2l-frameworks": " ".join(build.config.selected),
+    }
+    context["metatags"] = context.get("metatags", "") + "".join(
+        f'\n<meta name="{name}" content="{html.escape(value)}">' for name, value in tags.items()
+    )
+
+
 def setup_api(app: Sphinx) -> None:
     app.add_directive("d2l-api", ApiDirective)
+    app.connect("env-purge-doc", _purge)
+    app.connect("env-merge-info", _merge)
+    app.connect("html-page-context", link_markers)

@@ -18,7 +18,6 @@ import nbformat
 from .cells import Chapter
 from .config import BookConfig
 from .runs import Result
-from .saved import strip_markers
 
 METADATA_KEY = "d2l"
 
@@ -48,7 +47,8 @@ def _text(text) -> str:
 
 
 def merge(chapter: Chapter, config: BookConfig, results: dict[str, Result]) -> nbformat.NotebookNode:
-    """The chapter's notebook with the selected frameworks' cells and outputs, markers stripped."""
+    """The chapter's notebook with the selected frameworks' cells and outputs. ``#@save`` markers
+    stay, as the published book shows them: they tell readers what the package holds."""
     source = chapter.notebook
     source_map = source.metadata.get("source_map") or [0] * len(source.cells)
     code_cells = {cell.index: cell for cell in chapter.cells}
@@ -56,7 +56,6 @@ def merge(chapter: Chapter, config: BookConfig, results: dict[str, Result]) -> n
 
     def add(cell_index, cell, line, marks, framework=None):
         new = copy.deepcopy(cell)
-        new.source = strip_markers(cell.source)
         new.metadata[METADATA_KEY] = marks
         if framework is not None and "framework" in marks:  # copies need ids of their own
             new.id = f"{cell.get('id', cell_index)}-{framework}"[:64]

@@ -297,3 +297,15 @@ def test_six_tabs_fit_a_phone(browser, every_site):
         reader.page.screenshot(path=str(SCREENSHOTS / "all-frameworks-phone.png"))
     finally:
         reader.context.close()
+
+
+def test_a_save_marker_links_to_its_api_entry(reader):
+    reader.open(f"{PAGE}.html")
+    marker = reader.page.locator(".cell_input:visible a.d2l-save-link").first
+    assert marker.inner_text() == "#@save"
+    assert marker.get_attribute("href") == "../api.html#d2l.torch.annotate"  # PyTorch, the first tab
+    marker.click()
+    reader.page.wait_for_load_state("load")
+    assert reader.page.url.endswith("/api.html#d2l.torch.annotate")
+    assert reader.page.locator("dt#d2l\\.torch\\.annotate").is_visible()
+    assert reader.errors == []

@@ -258,7 +258,7 @@ def seed_lines() -> list[str]:
 
 def listings_match_the_seed(page, framework: str) -> int:
     """Each of the framework's listings, line by line, is one of the seed's listings; how many."""
-    seed = [line.replace("  #@save", " #@save").replace(" #@save", "") for line in seed_lines()]
+    seed = [re.sub(r"\s+", " ", line) for line in seed_lines()]  # markers and all, as the seed shows them
     count = 0
     listings = (
         tab_code(page, framework)
@@ -266,7 +266,7 @@ def listings_match_the_seed(page, framework: str) -> int:
         else [b.get_text() for b in page.select(".cell_input pre")]
     )
     for code in listings:
-        lines = [line.strip() for line in code.splitlines() if line.strip()]
+        lines = [re.sub(r"\s+", " ", line.strip()) for line in code.splitlines() if line.strip()]
         starts = [i for i, line in enumerate(seed) if line == lines[0]]
         assert any(seed[i : i + len(lines)] == lines for i in starts), "\n".join(lines)
         count += 1

@@ -33,3 +33,50 @@
   // After sphinx-design has restored the stored choice (it also runs on DOMContentLoaded).
   document.addEventListener("DOMContentLoaded", () => setTimeout(() => show(chosen()), 0));
 })();
+
+// Each #@save marker in a listing links to what it saved on the API page: the function or class
+// defined on its line, in the listing's framework (or the page's only one).
+(() => {
+  function meta(name) {
+    const tag = document.querySelector(`meta[name="${name}"]`);
+    return tag ? tag.content : null;
+  }
+
+  function frameworkOf(element) {
+    const content = element.closest(".sd-tab-content");
+    const label = content && content.previousElementSibling;
+    if (label && label.dataset && label.dataset.syncId) return label.dataset.syncId;
+    const selected = (meta("d2l-frameworks") || "").split(" ").filter(Boolean);
+    return selected.length === 1 ? selected[0] : null;
+  }
+
+  function lineBefore(span) {
+    // The text of the marker's line: the highlighted tokens before it, back to a line break.
+    let text = "";
+    for (let node = span.previousSibling; node; node = node.previousSibling) {
+      const piece = node.textContent;
+      const end = piece.lastIndexOf("\n");
+      if (end >= 0) return piece.slice(end + 1) + text;
+      text = piece + text;
+    }
+    return text;
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const api = meta("d2l-api");
+    const pkg = meta("d2l-package") || "d2l";
+    if (!api) return;
+    document.querySelectorAll(".cell_input pre span.c1").forEach((span) => {
+      if (span.textContent.trim() !== "#@save") return;
+      const defined = /^\s*(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)/.exec(lineBefore(span));
+      const framework = frameworkOf(span);
+      const link = document.createElement("a");
+      link.className = "d2l-save-link";
+      link.href = defined && framework ? `${api}#${pkg}.${framework}.${defined[1]}` : api;
+      link.title = defined ? `${pkg}.${framework}.${defined[1]}` : `${pkg}`;
+      link.textContent = span.textContent;
+      span.textContent = "";
+      span.appendChild(link);
+    });
+  });
+})();
