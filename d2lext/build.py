@@ -105,6 +105,7 @@ class BookBuild:
         self._progress: Progress | None = None
         self._documents: set[str] = set()
         self._documents_changed = False
+        self._bibliography: dict | None = None
         conf_dir = conf_dir or source
         self.environments = Environments(conf_dir / config.environments, conf_dir, log.info)
         own = [fw for fw in config.frameworks.values() if fw.environment]
@@ -409,6 +410,19 @@ class BookBuild:
         except OSError:
             return line
         return line_map[min(max(line, 1), len(line_map)) - 1] if line_map else line
+
+    def bibliography(self, paths: tuple[Path, ...]) -> dict:
+        """The entries of the book's ``.bib`` files, by key (read once per build)."""
+        if self._bibliography is None:
+            from pybtex.database import parse_file
+
+            self._bibliography = {}
+            for path in paths:
+                try:
+                    self._bibliography.update(parse_file(str(path)).entries)
+                except Exception:  # an unreadable file: its citations stay keys
+                    continue
+        return self._bibliography
 
     def merged_notebook(self, path: str) -> nbformat.NotebookNode | None:
         """The merged notebook of the chapter at ``path``, if this build prepared one."""

@@ -11,10 +11,81 @@ from sphinx.application import Sphinx
 from sphinx.util.osutil import relative_uri
 
 from .files import write_if_changed
-from .notebooks import framework_notebook, site_path
+from .notebooks import framework_notebook, notebook_name, site_path
+from .references import readable
 from .state import book_build
 
 _LABELS = {"zh": "下载 Notebook:", "": "Download notebook:"}
+
+
+class References:
+    """Cross-references and citations of a page's prose, as plain Markdown for its notebook: links
+    to the site (absolute under ``html_baseurl``) and "(Wigner, 1958)"."""
+
+    def __init__(self, app: Sphinx, notebook_path: str):
+        self.app = app
+        self.notebook_path = notebook_path
+        self.env = app.env
+
+    def url(self, docname: str, anchor: str = "") -> str:
+        target = self.app.builder.get_target_uri(docname)
+        base = self.app.config.html_baseurl
+        page = base.rstrip("/") + "/" + target if base else relative_uri(self.notebook_path, target)
+        return page + (f"#{anchor}" if anchor else "")
+
+    def __call__(self, role: str, target: str) -> str | None:
+        if role.startswith("cite"):
+            return citation(self.app, target, textual=role == "cite:t")
+        if role == "eq":
+            found = self.env.domains["math"].equations.get(target)
+            if not found:
+                return None
+            docname, number = found
+            anchor = nodes.make_id(f"equation-{target}")  # the id the page gives it
+            shown = self.env.toc_fignumbers.get(docname, {}).get("displaymath", {}).get(anchor)
+            if shown and self.app.config.math_numfig and self.app.config.numfig:
+                number = ".".join(map(str, shown))  # as the page numbers it: 1.1
+            return f"[({number})]({self.url(docname, anchor)})"
+        found = self.env.domains.standard_domain.labels.get(target)
+        if not found:
+            return readable(target)
+        docname, anchor, title = found
+        numbers = self.env.toc_fignumbers.get(docname, {})
+        for kind in ("figure", "table", "code-block"):  # a numbered figure, table or listing
+            if anchor in numbers.get(kind, {}):
+                shown = self.app.config.numfig_format.get(kind, "%s") % ".".join(map(str, numbers[kind][anchor]))
+                return f"[{shown}]({self.url(docname, anchor)})"
+        number = self.env.toc_secnumbers.get(docname, {}).get(f"#{anchor}" if anchor else "") or ()
+        if not number and anchor:
+            number = self.env.toc_secnumbers.get(docname, {}).get("") or ()
+        text = " ".join(part for part in (".".join(map(str, number)), title) if part) or target
+        return f"[{text}]({self.url(docname, anchor)})"
+
+
+def citation(app: Sphinx, keys: str, textual: bool = False) -> str | None:
+    """``Wigner.1958`` as "(Wigner, 1958)", or "Wigner (1958)" for a textual citation."""
+    entries = _bibliography(app)
+    parts = []
+    for key in (key.strip() for key in keys.split(",")):
+        entry = entries.get(key)
+        if entry is None:
+            return None
+        people = entry.persons.get("author") or entry.persons.get("editor") or []
+        names = [" ".join(person.last_names) for person in people]
+        who = names[0] if len(names) == 1 else " and ".join(names) if len(names) == 2 else f"{names[0]} et al."
+        year = entry.fields.get("year", "")
+        parts.append(f"{who} ({year})" if textual else f"{who}, {year}")
+    return ", ".join(parts) if textual else f"({'; '.join(parts)})"
+
+
+def _bibliography(app: Sphinx) -> dict:
+    """The book's bibliography entries (read once per build, by the build object)."""
+    paths = []
+    for name in getattr(app.config, "bibtex_bibfiles", []) or []:
+        path = Path(app.confdir) / name
+        paths.append(path if path.is_file() else Path(app.srcdir) / name)
+    build = book_build(app.env)
+    return build.bibliography(tuple(paths)) if build is not None else {}
 
 
 def link_notebooks(app: Sphinx, doctree: nodes.document, docname: str) -> None:
@@ -29,11 +100,14 @@ def link_notebooks(app: Sphinx, doctree: nodes.document, docname: str) -> None:
         if result is None:  # no cells for it, or its run failed (KEEP_GOING)
             continue
         target = Path(app.outdir) / site_path(docname, framework.name)
-        write_if_changed(target, nbformat.writes(framework_notebook(chapter, framework, result, app.env.myst_config)))
+        resolve = References(app, site_path(docname, framework.name))
+        notebook = framework_notebook(chapter, framework, result, app.env.myst_config, resolve)
+        write_if_changed(target, nbformat.writes(notebook))
         uri = relative_uri(app.builder.get_target_uri(docname), site_path(docname, framework.name))
+        name = notebook_name(docname, framework.name)
         links.append(
-            f'<a class="d2l-notebook d2l-notebook-{framework.name}" href="{html.escape(uri)}" download>'
-            f"{html.escape(framework.label)}</a>"
+            f'<a class="d2l-notebook d2l-notebook-{framework.name}" href="{html.escape(uri)}" '
+            f'download="{html.escape(name)}">{html.escape(framework.label)}</a>'
         )
     if not links:
         return

@@ -308,3 +308,16 @@ def test_the_original_source_of_11_1_gives_every_tab_of_the_seed(tmp_path):
         assert listings_match_the_seed(page, framework) == 7, framework
         tabs = page.select(f"div.d2l-tabs > label[data-sync-id={framework}]")
         assert sum(len(label.find_next_sibling("div").select("img[src$='.svg']")) for label in tabs) == 5
+
+
+def test_the_notebooks_prose_links_references_to_the_site(constructs):
+    notebook = nbformat.read(constructs.html / "notebooks" / "torch" / "chapter_basics" / "tensors.ipynb", 4)
+    prose = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    assert "本节用到 [1 基础](../../../chapter_basics/index.html#chap-basics) 的约定" in prose  # from notebooks/torch/
+    assert "[(1.1)](" in prose and "#equation-eq-sum)" in prose
+    assert "(Wigner, 1958)" in prose and "Goodfellow et al. (2016)" in prose
+    assert "也引用一个书里没有的节 not in this book。" in prose
+    assert "如 [图1.1](../../../chapter_basics/tensors.html#fig-square) 所示" in prose
+    assert "$$s = \\sum_{i=1}^n x_i$$\n" in prose and "(eq_sum)" not in prose
+    assert "![一个方块](../img/square.svg)" in prose
+    assert "{numref}" not in prose and "{eq}" not in prose and "{cite" not in prose

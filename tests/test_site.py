@@ -134,3 +134,17 @@ def test_the_api_page_speaks_the_books_language(real_book):
     api = real_book.page("api").get_text(" ", strip=True)
     assert "定义于" in api and "Defined in" not in api
     assert '[torch]"' in api and "下载" in api
+
+
+def test_notebooks_are_plain_markdown_with_the_pages_outputs_numbered_from_one(real_book):
+    page = real_book.page("chapter_optimization/optimization-intro")
+    names = [a["download"] for a in page.select("a.d2l-notebook")]
+    assert names == ["optimization-intro-torch.ipynb", "optimization-intro-numpy.ipynb"]
+    notebook = nbformat.read(real_book.html / "notebooks/torch/chapter_optimization/optimization-intro.ipynb", 4)
+    prose = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    assert prose.startswith("# 优化和深度学习")  # no MyST target before the title
+    assert "(Wigner, 1958)" in prose and "{cite" not in prose and ")=" not in prose
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
+    streams = [o for c in code for o in c.outputs if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+    assert streams == []  # the page hides the meshgrid warning (remove-stderr), and so does the notebook
