@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import io
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -11,11 +13,11 @@ from sphinx.application import Sphinx
 from sphinx.util.osutil import relative_uri
 
 from .files import write_if_changed
-from .notebooks import framework_notebook, notebook_name, site_path
+from .notebooks import FOLDER, framework_notebook, notebook_name, site_path
 from .references import readable
 from .state import book_build
 
-_LABELS = {"zh": "下载 Notebook:", "": "Download notebook:"}
+_LABELS = {"zh": ("下载 Notebook:", "全书:"), "": ("Download notebook:", "whole book:")}
 
 
 class References:
@@ -112,8 +114,14 @@ def link_notebooks(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     if not links:
         return
     language = (app.config.language or "").split("_")[0]
-    label = html.escape(_LABELS.get(language, _LABELS[""]))
-    markup = f'<p class="d2l-notebooks">{label} {" | ".join(links)}</p>'
+    label, every = (html.escape(text) for text in _LABELS.get(language, _LABELS[""]))
+    page = app.builder.get_target_uri(docname)
+    archives = [
+        f'<a class="d2l-notebooks-archive" href="{html.escape(relative_uri(page, archive_path(fw.name)))}">'
+        f"{html.escape(fw.label)}</a>"
+        for fw in build.config.selected_frameworks
+    ]
+    markup = f'<p class="d2l-notebooks">{label} {" | ".join(links)} ({every} {" | ".join(archives)})</p>'
     header = nodes.raw("", markup, format="html")
     section = next(iter(doctree.findall(nodes.section)), None)
     if section is not None and isinstance(section[0], nodes.title):
@@ -122,5 +130,29 @@ def link_notebooks(app: Sphinx, doctree: nodes.document, docname: str) -> None:
         doctree.insert(0, header)
 
 
+def archive_path(framework: str) -> str:
+    """Where the archive of all of a framework's notebooks is in the site."""
+    return f"{FOLDER}/{framework}.zip"
+
+
+def write_archives(app: Sphinx, exception: Exception | None) -> None:
+    """One zip of all the notebooks per framework, as the published site offers; written only when
+    its content changed (fixed timestamps: the same notebooks give the same bytes)."""
+    build = book_build(app.env)
+    if exception is not None or app.builder.format != "html" or build is None:
+        return
+    outdir = Path(app.outdir)
+    for framework in build.config.selected_frameworks:
+        folder = outdir / FOLDER / framework.name
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.rglob("*.ipynb")) if folder.is_dir() else []:
+                info = zipfile.ZipInfo(f"{framework.name}/{path.relative_to(folder)}", (1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, path.read_bytes())
+        write_if_changed(outdir / archive_path(framework.name), buffer.getvalue())
+
+
 def setup_notebook_links(app: Sphinx) -> None:
     app.connect("doctree-resolved", link_notebooks)
+    app.connect("build-finished", write_archives)

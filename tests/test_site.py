@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zipfile
 
 import nbformat
 from conftest import build, copy_book, write_book
@@ -148,3 +149,12 @@ def test_notebooks_are_plain_markdown_with_the_pages_outputs_numbered_from_one(r
     assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
     streams = [o for c in code for o in c.outputs if o.get("output_type") == "stream" and o.get("name") == "stderr"]
     assert streams == []  # the page hides the meshgrid warning (remove-stderr), and so does the notebook
+
+
+def test_one_archive_of_all_notebooks_per_framework(basic_build):
+    links = [a["href"] for a in basic_build.page("chapter").select("a.d2l-notebooks-archive")]
+    assert links == ["notebooks/numpy.zip", "notebooks/torch.zip"]
+    with zipfile.ZipFile(basic_build.html / "notebooks" / "torch.zip") as archive:
+        assert sorted(archive.namelist()) == ["torch/chapter.ipynb", "torch/lib.ipynb"]
+        notebook = nbformat.reads(archive.read("torch/chapter.ipynb").decode(), 4)
+    assert "import torch" in "\n".join(c.source for c in notebook.cells)
