@@ -51,7 +51,7 @@ def test_two_frameworks(tmp_path):
     code = [cell for cell in merged.cells if cell.cell_type == "code"]
     assert code[0].outputs[0]["text"] == "1\n"
     assert [c.outputs[0]["text"] for c in code[1:3]] == ["torch\n", "numpy\n"]
-    assert code[3].source == "def f():\n    pass"  # marker stripped
+    assert code[3].source == "def f():  #@save\n    pass"  # the marker stays, as the published book shows it
     assert len({cell.id for cell in merged.cells}) == len(merged.cells)
     assert len(merged.metadata["source_map"]) == len(merged.cells)
     nbformat.validate(merged)
