@@ -106,6 +106,8 @@ class BookBuild:
         self._documents: set[str] = set()
         self._documents_changed = False
         self._bibliography: dict | None = None
+        self.notebooks_changed = False
+        """Whether this build wrote a notebook (the per-framework archives are then packed again)."""
         conf_dir = conf_dir or source
         self.environments = Environments(conf_dir / config.environments, conf_dir, log.info)
         own = [fw for fw in config.frameworks.values() if fw.environment]

@@ -104,7 +104,8 @@ def link_notebooks(app: Sphinx, doctree: nodes.document, docname: str) -> None:
         target = Path(app.outdir) / site_path(docname, framework.name)
         resolve = References(app, site_path(docname, framework.name))
         notebook = framework_notebook(chapter, framework, result, app.env.myst_config, resolve)
-        write_if_changed(target, nbformat.writes(notebook))
+        if write_if_changed(target, nbformat.writes(notebook)):
+            build.notebooks_changed = True
         uri = relative_uri(app.builder.get_target_uri(docname), site_path(docname, framework.name))
         name = notebook_name(docname, framework.name)
         links.append(
@@ -143,6 +144,8 @@ def write_archives(app: Sphinx, exception: Exception | None) -> None:
         return
     outdir = Path(app.outdir)
     for framework in build.config.selected_frameworks:
+        if not build.notebooks_changed and (outdir / archive_path(framework.name)).is_file():
+            continue  # nothing new to pack (a no-op build reads no notebook)
         folder = outdir / FOLDER / framework.name
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
