@@ -19,7 +19,6 @@ from docutils import nodes
 from myst_nb.sphinx_ import Parser as MystNbParser
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
-from sphinx.util.fileutil import copy_asset_file
 
 from . import config as options
 from .api import setup_api
@@ -27,6 +26,7 @@ from .build import BookBuild, Site
 from .cells import readable_text
 from .errors import BookError
 from .figures import setup_figures
+from .files import write_if_changed
 from .mathjax import setup_mathjax
 from .messages import SphinxLog, setup_messages, stop_on_book_errors
 from .notebook_links import setup_notebook_links
@@ -121,7 +121,7 @@ def finish(app: Sphinx, exception: Exception | None) -> None:
         build.close()
     if exception is None and app.builder.format == "html":
         for asset in STATIC.iterdir():
-            copy_asset_file(asset, Path(app.outdir) / "_static")
+            write_if_changed(Path(app.outdir) / "_static" / asset.name, asset.read_bytes())  # a new version too
 
 
 def release(app: Sphinx, exception: Exception | None) -> None:

@@ -309,3 +309,53 @@ def test_a_save_marker_links_to_its_api_entry(reader):
     assert reader.page.url.endswith("/api.html#d2l.torch.annotate")
     assert reader.page.locator("dt#d2l\\.torch\\.annotate").is_visible()
     assert reader.errors == []
+
+
+def shown(reader, selector: str):
+    """The one button matching ``selector`` that a reader can see."""
+    (button,) = [b for b in reader.page.locator(selector).all() if b.is_visible()]
+    return button
+
+
+def test_on_a_phone_the_menu_and_the_page_contents_open_and_their_links_work(reader):
+    reader.page.set_viewport_size({"width": 390, "height": 844})
+    reader.open(f"{PAGE}.html")
+    navigation = reader.page.locator("#pst-primary-sidebar-modal")
+    assert not navigation.evaluate("dialog => dialog.open")
+    shown(reader, "button.primary-toggle").click()
+    assert navigation.evaluate("dialog => dialog.open")
+    link = navigation.locator("a.reference", has_text="参考文献")
+    assert link.is_visible()
+    reader.page.screenshot(path=str(SCREENSHOTS / "phone-menu.png"))
+    reader.page.keyboard.press("Escape")
+    assert not navigation.evaluate("dialog => dialog.open")
+
+    contents = reader.page.locator("#pst-secondary-sidebar-modal")
+    shown(reader, "button.secondary-toggle").click()
+    assert contents.evaluate("dialog => dialog.open")
+    entry = contents.locator("a", has_text="鞍点").first
+    assert entry.is_visible()
+    target = entry.get_attribute("href")
+    entry.click()
+    assert reader.page.url.endswith(target)  # the page went to that section
+    if contents.evaluate("dialog => dialog.open"):
+        box = contents.bounding_box()  # a tap beside the panel closes it, as on a phone
+        reader.page.mouse.click(5 if box["x"] > 50 else 385, 420)
+    assert not contents.evaluate("dialog => dialog.open")
+
+    shown(reader, "button.primary-toggle").click()
+    navigation.locator("a.reference", has_text="参考文献").click()
+    reader.page.wait_for_load_state("load")
+    assert reader.page.url.endswith("/references.html")
+    assert reader.errors == []
+
+
+def test_on_a_wide_screen_the_menu_button_folds_the_navigation(reader):
+    reader.open(f"{PAGE}.html")
+    sidebar = reader.page.locator("#pst-primary-sidebar")
+    assert sidebar.is_visible()
+    shown(reader, "button.primary-toggle").click()
+    assert sidebar.is_hidden()
+    assert reader.page.locator("main").bounding_box()["x"] < 100  # the page takes the room
+    shown(reader, "button.primary-toggle").click()
+    assert sidebar.is_visible()

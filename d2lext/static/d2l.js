@@ -80,3 +80,32 @@
     });
   });
 })();
+
+// The theme's sidebar buttons: pydata-sphinx-theme (0.17 and later) wires only the first
+// `.primary-toggle` / `.secondary-toggle` of the page, which is its own hidden header button,
+// while sphinx-book-theme shows readers a second one (pydata/pydata-sphinx-theme#2451). A click
+// on a shown button is passed to the wired one, so the navigation and the page's contents open
+// on phones; on wide screens the shown primary button folds the navigation away and back.
+(() => {
+  function forward(selector) {
+    const buttons = [...document.querySelectorAll(selector)];
+    if (buttons.length < 2) return;
+    const wired = buttons[0];
+    buttons.slice(1).forEach((button) => {
+      button.addEventListener("click", (event) => {
+        event.preventDefault();
+        event.stopPropagation();
+        if (selector === ".primary-toggle" && window.matchMedia("(min-width: 992px)").matches) {
+          // Wide screens: the navigation is beside the page; the button folds it away and back.
+          document.documentElement.classList.toggle("d2l-sidebar-collapsed");
+        } else {
+          wired.click(); // narrow screens: the theme opens the navigation over the page
+        }
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    forward(".primary-toggle");
+    forward(".secondary-toggle");
+  });
+})();
