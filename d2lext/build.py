@@ -107,6 +107,8 @@ class BookBuild:
         self._documents_changed = False
         self._bibliography: dict | None = None
         self.notebooks_changed = False
+        self.pages_written = False
+        """Whether this build wrote a page (the search index is then made again)."""
         """Whether this build wrote a notebook (the per-framework archives are then packed again)."""
         conf_dir = conf_dir or source
         self.environments = Environments(conf_dir / config.environments, conf_dir, log.info)

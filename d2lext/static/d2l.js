@@ -109,3 +109,57 @@
     forward(".secondary-toggle");
   });
 })();
+
+// The search page (search.html?q=...): Pagefind's results, which find Chinese words jieba's
+// index misses. When Pagefind cannot load (a page opened from file://), Sphinx's results stay.
+(() => {
+  if (!/\/search\.html$/.test(window.location.pathname)) return;
+  const query = new URLSearchParams(window.location.search).get("q");
+  if (!query) return;
+
+  function item(result) {
+    const entry = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = result.url;
+    link.textContent = (result.meta && result.meta.title) || result.url;
+    const excerpt = document.createElement("p");
+    excerpt.className = "context";
+    excerpt.innerHTML = result.excerpt; // Pagefind's excerpt: the page's text, escaped, with <mark>
+    entry.append(link, excerpt);
+    return entry;
+  }
+
+  document.addEventListener("DOMContentLoaded", async () => {
+    const root = new URL(document.documentElement.dataset.content_root || "./", window.location.href);
+    let pagefind;
+    try {
+      pagefind = await import(new URL("pagefind/pagefind.js", root).href);
+      await pagefind.options({ baseUrl: root.pathname });
+    } catch (err) {
+      return;
+    }
+    const found = await pagefind.search(query);
+    const results = await Promise.all(found.results.slice(0, 30).map((result) => result.data()));
+    const section = document.createElement("section");
+    section.id = "d2l-search-results";
+    const heading = document.createElement("h2");
+    heading.textContent = document.documentElement.lang.startsWith("zh") ? "搜索结果" : "Search results";
+    const summary = document.createElement("p");
+    summary.className = "d2l-search-summary";
+    summary.textContent = document.documentElement.lang.startsWith("zh")
+      ? `找到 ${found.results.length} 个页面。`
+      : `${found.results.length} pages found.`;
+    const list = document.createElement("ul");
+    list.className = "search";
+    results.forEach((result) => list.append(item(result)));
+    section.append(heading, summary, list);
+    const sphinx = document.getElementById("search-results");
+    if (sphinx) {
+      sphinx.hidden = true;
+      sphinx.before(section);
+    } else {
+      (document.querySelector("article") || document.body).append(section);
+    }
+    document.documentElement.classList.add("d2l-pagefind");
+  });
+})();
