@@ -2,7 +2,10 @@
 
 import dataclasses
 
+import pybtex.plugin
 import sphinxcontrib.bibtex.plugin
+from pybtex.style.formatting.unsrt import Style as UnsrtStyle
+from pybtex.style.labels import BaseLabelStyle
 from sphinxcontrib.bibtex.style.referencing import BracketStyle
 from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
 
@@ -35,6 +38,25 @@ sphinxcontrib.bibtex.plugin.register_plugin(
 )
 bibtex_reference_style = "author_year_round"
 
+
+class AuthorYearLabels(BaseLabelStyle):
+    """The references page labels entries as the text cites them: "Wigner, 1958", not "Wig58"."""
+
+    def format_labels(self, sorted_entries):
+        for entry in sorted_entries:
+            people = entry.persons.get("author") or entry.persons.get("editor") or []
+            names = [" ".join(person.last_names) for person in people]
+            who = names[0] if len(names) == 1 else " and ".join(names) if len(names) == 2 else f"{names[0]} et al."
+            yield f"{who}, {entry.fields.get('year', '')}"
+
+
+class AuthorYearStyle(UnsrtStyle):
+    default_label_style = AuthorYearLabels
+
+
+pybtex.plugin.register_plugin("pybtex.style.formatting", "author_year_labels", AuthorYearStyle)
+bibtex_default_style = "author_year_labels"
+
 # Frameworks, in the order their tabs appear: the published book's (MXNet, PyTorch, TensorFlow,
 # Paddle), then NumPy and JAX. `requires`: modules the kernel must import. A framework with an
 # `environment` runs in its own Python environment, which the build makes in .venvs/<name> the
@@ -63,6 +85,9 @@ d2l_timeout = 600
 
 html_title = "动手学深度学习"
 html_theme = "sphinx_book_theme"
+html_favicon = "source/_static/favicon.svg"
+# A fresh browser profile has no stored colour mode: the theme's default, instead of an error.
+html_context = {"default_mode": "auto"}
 # Section numbers read "2.1 优化和深度学习", as the printed book has them.
 html_secnumber_suffix = " "
 html_theme_options = {

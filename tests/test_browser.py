@@ -91,6 +91,8 @@ class Reader:
         self.page.on("requestfailed", lambda request: self.failed.append(f"{request.url} {request.failure}"))
         self.page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.url} {r.status}"))
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.console: list[str] = []  # errors scripts log, such as the theme's "invalid theme mode"
+        self.page.on("console", lambda message: message.type == "error" and self.console.append(message.text))
 
     def _route(self, route) -> None:
         if route.request.url.startswith(self.site):
@@ -130,6 +132,7 @@ def test_section_loads_only_from_the_site_and_typesets_math(reader, real_book):
     reader.open(f"{PAGE}.html")
     typeset(reader)
     assert reader.external == [] and reader.failed == [] and reader.errors == []
+    assert reader.console == []  # a first visit: no "Got invalid theme mode", no missing favicon.ico
     math = real_book.page(PAGE).select(".math")
     assert len(math) > 20
     assert reader.page.locator("mjx-container").count() == len(math)

@@ -158,3 +158,12 @@ def test_one_archive_of_all_notebooks_per_framework(basic_build):
         assert sorted(archive.namelist()) == ["torch/chapter.ipynb", "torch/lib.ipynb"]
         notebook = nbformat.reads(archive.read("torch/chapter.ipynb").decode(), 4)
     assert "import torch" in "\n".join(c.source for c in notebook.cells)
+
+
+def test_references_are_labelled_as_the_text_cites_them_and_pages_have_an_icon(real_book):
+    references = real_book.page("references").get_text(" ", strip=True)
+    assert "Wigner, 1958" in references and "Wig58" not in references
+    page = real_book.page("chapter_optimization/optimization-intro")
+    icon = page.select_one("link[rel=icon]")
+    assert icon is not None and (real_book.html / "chapter_optimization" / icon["href"]).resolve().is_file()
+    assert 'localStorage.getItem("mode") || "auto"' in str(page)  # no "invalid theme mode" on a first visit
