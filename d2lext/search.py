@@ -24,6 +24,8 @@ from .errors import BookError
 from .messages import SphinxLog, stop_on_book_errors
 from .state import book_build
 
+#: Themes whose pages hold their text in ``article.bd-article`` (pydata-sphinx-theme's family).
+ARTICLE_THEMES = frozenset({"sphinx_book_theme", "pydata_sphinx_theme"})
 #: What the index leaves out: TeX (typeset in the browser), heading anchors, the notebook links.
 PAGEFIND_EXCLUDE = (".math", ".headerlink", ".d2l-notebooks", ".copybtn")
 
@@ -78,7 +80,9 @@ def index_site(app: Sphinx, exception: Exception | None) -> None:
     outdir = Path(app.outdir)
     if not build.pages_written and (outdir / "pagefind" / "pagefind.js").is_file():
         return
-    command = [sys.executable, "-m", "pagefind", "--site", str(outdir), "--root-selector", "article.bd-article"]
+    command = [sys.executable, "-m", "pagefind", "--site", str(outdir)]
+    if app.config.html_theme in ARTICLE_THEMES:  # the page's text, without navigation and header
+        command += ["--root-selector", "article.bd-article"]
     for selector in PAGEFIND_EXCLUDE:
         command += ["--exclude-selectors", selector]
     try:
@@ -86,10 +90,10 @@ def index_site(app: Sphinx, exception: Exception | None) -> None:
     except OSError as error:
         raise BookError(f"cannot run Pagefind to index the site: {error}") from None
     if done.returncode != 0:
-        if "No module named pagefind" in done.stderr:
-            SphinxLog().warning("Pagefind is not installed: the search page uses Sphinx's index", subtype="search")
-            return
-        raise BookError(f"Pagefind could not index the site: {done.stderr.strip().splitlines()[-1:]}")
+        reason = "it is not installed" if "No module named pagefind" in done.stderr else done.stderr.strip()[-300:]
+        SphinxLog().warning(
+            f"Pagefind could not index the site ({reason}): the search page uses Sphinx's index", subtype="search"
+        )
 
 
 def setup_search(app: Sphinx) -> None:
