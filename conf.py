@@ -86,6 +86,8 @@ d2l_timeout = 600
 html_title = "动手学深度学习"
 html_theme = "sphinx_book_theme"
 html_favicon = "source/_static/favicon.svg"
+# The API page's contents name each entry with its module: d2l.torch.plot, d2l.numpy.plot.
+toc_object_entries_show_parents = "all"
 # A fresh browser profile has no stored colour mode: the theme's default, instead of an error.
 html_context = {"default_mode": "auto"}
 # Section numbers read "2.1 优化和深度学习", as the printed book has them.

@@ -208,6 +208,8 @@ def test_chinese_search_finds_the_section(reader, query):
     snippet = first.locator("p.context").inner_text()
     assert snippet and "\\(" not in snippet and "\\[" not in snippet and "$" not in snippet  # no TeX
     assert reader.page.locator("#search-results").is_hidden()  # one list of results
+    boxes = [box for box in reader.page.locator("input[name=q], .search-button-field").all() if box.is_visible()]
+    assert len(boxes) == 1  # one search box: the page's own
     link.click()
     reader.page.wait_for_load_state("load")
     assert reader.page.url.endswith("chapter_optimization/optimization-intro.html")

@@ -167,3 +167,9 @@ def test_references_are_labelled_as_the_text_cites_them_and_pages_have_an_icon(r
     icon = page.select_one("link[rel=icon]")
     assert icon is not None and (real_book.html / "chapter_optimization" / icon["href"]).resolve().is_file()
     assert 'localStorage.getItem("mode") || "auto"' in str(page)  # no "invalid theme mode" on a first visit
+
+
+def test_the_api_pages_contents_say_which_framework_each_entry_is(real_book):
+    contents = [a.get_text(strip=True) for a in real_book.page("api").select(".bd-toc a, #pst-page-toc-nav a")]
+    assert "d2l.torch.plot()" in contents and "d2l.numpy.plot()" in contents
+    assert "plot()" not in contents

@@ -55,5 +55,7 @@ d2l_environments = os.environ.get("D2L_ENVIRONMENTS", str(Path.cwd() / ".venvs")
 html_title = project
 html_theme = "sphinx_book_theme"
 html_secnumber_suffix = " "
+html_context = {"default_mode": "auto"}
+toc_object_entries_show_parents = "all"
 html_theme_options = {"show_toc_level": 2, "navigation_with_keys": False}
 copybutton_selector = "div:not(.output) > div.highlight pre"

@@ -114,6 +114,7 @@
 // index misses. When Pagefind cannot load (a page opened from file://), Sphinx's results stay.
 (() => {
   if (!/\/search\.html$/.test(window.location.pathname)) return;
+  document.documentElement.classList.add("d2l-search-page"); // one search box: the page's own
   const query = new URLSearchParams(window.location.search).get("q");
   if (!query) return;
 
