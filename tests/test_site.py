@@ -173,3 +173,9 @@ def test_the_api_pages_contents_say_which_framework_each_entry_is(real_book):
     contents = [a.get_text(strip=True) for a in real_book.page("api").select(".bd-toc a, #pst-page-toc-nav a")]
     assert "d2l.torch.plot()" in contents and "d2l.numpy.plot()" in contents
     assert "plot()" not in contents
+
+
+def test_the_themes_translatable_strings_are_in_the_books_language(real_book):
+    page = real_book.page("chapter_optimization/optimization-intro")
+    switcher = " ".join(str(tag) for tag in page.select(".theme-switch-button, .theme-switch"))
+    assert "跟随系统设置" in switcher and "System Settings" not in switcher
