@@ -21,6 +21,7 @@ _TEXT_GROUP = re.compile(r'<g id="text_\d+">')
 _WORDS = re.compile(r"[A-Za-z\u4e00-\u9fff]")
 _TICK = re.compile(r"^\$?\\mathdefault\{[^}]*\}\$?$")
 _PREFIX = {"zh": ("图:", "、"), "": ("Figure: ", ", ")}
+_PREFIX_3D = {"zh": "三维图:", "": "3-D figure: "}
 
 
 def figure_texts(svg: str) -> list[str]:
@@ -44,7 +45,11 @@ def figure_texts(svg: str) -> list[str]:
 
 
 def alt_text(svg: str, language: str = "") -> str:
-    prefix, separator = _PREFIX.get(language.split("_")[0], _PREFIX[""])
+    """ "图:x、f(x)、local minimum": the labels a figure draws; a 3-D plot says it is one."""
+    words = language.split("_")[0]
+    prefix, separator = _PREFIX.get(words, _PREFIX[""])
+    if 'id="axis3d_' in svg:  # matplotlib's 3-D axes: the labels alone would not say it
+        prefix = _PREFIX_3D.get(words, _PREFIX_3D[""])
     texts = figure_texts(svg)
     return prefix + (separator.join(texts) if texts else "(no labels)")
 

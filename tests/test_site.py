@@ -179,3 +179,9 @@ def test_the_themes_translatable_strings_are_in_the_books_language(real_book):
     page = real_book.page("chapter_optimization/optimization-intro")
     switcher = " ".join(str(tag) for tag in page.select(".theme-switch-button, .theme-switch"))
     assert "跟随系统设置" in switcher and "System Settings" not in switcher
+
+
+def test_a_three_dimensional_figure_says_so(real_book):
+    alts = [img["alt"] for img in real_book.page("chapter_optimization/optimization-intro").select(".cell_output img")]
+    assert "三维图:x、y" in alts  # the 3-D saddle, in both frameworks' tabs
+    assert "图:x、risk、min of empirical risk、min of risk" in alts
