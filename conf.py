@@ -45,7 +45,7 @@ class AuthorYearLabels(BaseLabelStyle):
     def format_labels(self, sorted_entries):
         for entry in sorted_entries:
             people = entry.persons.get("author") or entry.persons.get("editor") or []
-            names = [" ".join(person.last_names) for person in people]
+            names = [" ".join(person.last_names) for person in people] or [entry.fields.get("title", entry.key)]
             who = names[0] if len(names) == 1 else " and ".join(names) if len(names) == 2 else f"{names[0]} et al."
             yield f"{who}, {entry.fields.get('year', '')}"
 

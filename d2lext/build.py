@@ -258,7 +258,10 @@ class BookBuild:
 
         def installed(name: str, names: list[str]) -> dict:
             framework = self.config.frameworks[name]
-            python = self.environments.python(framework) if framework.environment else sys.executable
+            if framework.environment:
+                python = self.environments.python(framework)
+            else:  # the Python its kernel runs, as the cache keys read it
+                python = kernel_python(self.kernel_specs, framework.kernel) or sys.executable
             if python is None:
                 return {}
             key = f"{python} {known.of(python)} {' '.join(names)}"
@@ -464,7 +467,13 @@ class BookBuild:
 def _has_code(source: Path) -> bool:
     """Whether any Markdown source has a code cell (a book of prose needs no kernel)."""
     for path in source.rglob("*.md"):
-        if "_build" not in path.parts and "{code-cell}" in path.read_text(encoding="utf8", errors="replace"):
+        if "_build" in path.parts or any(part.startswith(".") for part in path.relative_to(source).parts):
+            continue
+        try:
+            text = path.read_text(encoding="utf8", errors="replace")
+        except OSError:
+            continue
+        if "{code-cell}" in text or "{.python .input" in text:  # MyST-NB or d2l-book cells
             return True
     return False
 

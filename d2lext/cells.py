@@ -159,7 +159,7 @@ def read_chapter(
                 source=cell.source,
                 tags=tuple(tags),
                 frameworks=cell_frameworks(tags, config, where),
-                body_line=_body_offset(lines, line),
+                body_line=_body_offset(lines, line, cell.source),
                 imported=imported_modules(cell.source),
             )
         )
@@ -235,14 +235,22 @@ def imported_modules(source: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _body_offset(file_lines: list[str], fence_line: int) -> int:
-    """Number of file lines before the first code line of the cell fenced at ``fence_line``."""
+def _body_offset(file_lines: list[str], fence_line: int, source: str = "") -> int:
+    """Number of file lines before the first code line of the cell fenced at ``fence_line``.
+
+    MyST drops blank lines between the fence (or its options) and the code: they are skipped
+    too, unless the cell's source itself starts with one.
+    """
     number = fence_line  # 0-based index of the line after the fence
     if number < len(file_lines) and file_lines[number].strip() == "---":
         number += 1
         while number < len(file_lines) and file_lines[number].strip() != "---":
             number += 1
-        return number + 1
-    while number < len(file_lines) and re.match(r"^\s*:[\w-]+:", file_lines[number]):
+        number += 1
+    else:
+        while number < len(file_lines) and re.match(r"^\s*:[\w-]+:", file_lines[number]):
+            number += 1
+    first = source.split("\n", 1)[0]
+    while number < len(file_lines) and not file_lines[number].strip() and first.strip():
         number += 1
     return number

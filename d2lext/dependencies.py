@@ -31,6 +31,10 @@ _PIN = re.compile(r"^\s*(?P<name>[A-Za-z0-9_.\-]+)\s*==\s*(?P<version>[^\s;#]+)"
 BASE_MODULES = ("numpy", "matplotlib", "matplotlib_inline", "IPython")
 
 
+#: In a requirements file for a kernel, but not what the package needs.
+KERNEL_ONLY = frozenset({"ipykernel"})
+
+
 def imported(module_text: str, package: str) -> list[str]:
     """The top-level modules a saved module imports at its top level (not the standard library,
     not the package itself), in order, and ``BASE_MODULES``."""
@@ -84,6 +88,11 @@ def declare(
     for framework, names in modules.items():
         found = installed(framework, names)
         pins_here = pinned(framework)
+        if not found and pins_here:  # its environment is not made here: what its requirements pin
+            kept = {name: version for name, version in pins_here.items() if name not in KERNEL_ONLY}
+            extras[framework] = sorted((f"{name}=={version}" for name, version in kept.items()), key=str.lower)
+            needed[framework] = set(kept)
+            continue
         requirements = []
         for name in names:
             provided = found.get(name) or [(name, "")]

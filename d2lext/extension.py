@@ -82,6 +82,9 @@ def remove_pages(app: Sphinx, docnames) -> None:
         (outdir / f"{docname}{app.config.html_file_suffix or '.html'}").unlink(missing_ok=True)
         for notebook in (outdir / "notebooks").glob(f"*/{docname}.ipynb"):
             notebook.unlink()
+            build = book_build(app.env)
+            if build is not None:
+                build.notebooks_changed = True  # the archives are packed again without it
 
 
 def pages_to_write(app: Sphinx, env: BuildEnvironment) -> list[str]:

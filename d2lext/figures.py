@@ -21,7 +21,7 @@ _TEXT_GROUP = re.compile(r'<g id="text_\d+">')
 _WORDS = re.compile(r"[A-Za-z\u4e00-\u9fff]")
 _TICK = re.compile(r"^\$?\\mathdefault\{[^}]*\}\$?$")
 _PREFIX = {"zh": ("图:", "、"), "": ("Figure: ", ", ")}
-_PREFIX_3D = {"zh": "三维图:", "": "3-D figure: "}
+_PREFIX_3D = {"zh": "图:三维图,", "": "Figure: 3-D plot, "}
 
 
 def figure_texts(svg: str) -> list[str]:

@@ -24,7 +24,7 @@ from .config import Framework
 from .runs import Failure, Result, Run, run_notebook
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_CELL_LINE = re.compile(r"Cell In\[\d*\], line (\d+)")
+_CELL_LINE = re.compile(r"Cell In\[(\d*)\], line (\d+)")
 
 #: Kernel options: inline figures as SVG (sharp at any zoom, and reproducible).
 #: No IPython history: nothing reads it, and parallel kernels would share one SQLite file.
@@ -223,9 +223,12 @@ def _cell_failure(run: Run, cells: list[Cell], notebook, executed_index: int, er
     executed = notebook.cells[executed_index]
     errors = [o for o in executed.get("outputs", []) if o.get("output_type") == "error"]
     traceback = strip_ansi("\n".join(errors[-1].get("traceback", []))) if errors else ""
+    # The last frame in this cell itself is the line that raised (or called what raised); frames of
+    # functions defined in earlier cells name those cells' lines.
+    # IPython lists the executed cell's frame first; frames of functions from earlier cells follow.
     frames = _CELL_LINE.findall(traceback)
-    # The last frame in the cell itself is the line that raised (or called what raised).
-    line = cell.body_line + int(frames[-1]) if frames else cell.line
+    own = [int(line) for number, line in frames if number == frames[0][0]] if frames else []
+    line = cell.body_line + own[-1] if own else cell.line
     return Failure(run.chapter.where(line), run.framework.name, f"{error.ename}: {error.evalue}", traceback)
 
 

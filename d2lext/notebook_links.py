@@ -74,6 +74,8 @@ def citation(app: Sphinx, keys: str, textual: bool = False) -> str | None:
             return None
         people = entry.persons.get("author") or entry.persons.get("editor") or []
         names = [" ".join(person.last_names) for person in people]
+        if not names:  # software, a web page: who published it, or its title
+            names = [entry.fields.get("organization") or entry.fields.get("title") or key]
         who = names[0] if len(names) == 1 else " and ".join(names) if len(names) == 2 else f"{names[0]} et al."
         year = entry.fields.get("year", "")
         parts.append(f"{who} ({year})" if textual else f"{who}, {year}")

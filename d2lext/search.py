@@ -66,8 +66,9 @@ def add_book_terms(app: Sphinx, builder: Builder) -> None:
 
 
 def note_page(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """A document's page was written (not only the search page and index every build writes)."""
     build = book_build(app.env)
-    if build is not None:
+    if build is not None and doctree is not None:
         build.pages_written = True
 
 

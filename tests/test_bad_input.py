@@ -125,3 +125,15 @@ def test_book_errors_read_in_parallel_are_reported_as_in_a_serial_build(tmp_path
         if options and "directive" in message:  # found while reading: the chunks were read in parallel
             assert re.search(r"reading sources\.\.\. \[.*\] \S+ \.\. \S+", result.output), result.output
     assert outcomes[0] == outcomes[1]
+
+
+def test_a_failure_names_the_line_of_the_failing_cell_not_of_the_function_it_called(tmp_path):
+    chapter = (
+        "# Chapter\n\n"
+        "```{code-cell} ipython3\n:tags: [numpy]\n\ndef boom():\n    return 1 / 0\n```\n\n"  # fence at line 10
+        "```{code-cell} ipython3\n:tags: [numpy]\n\nx = 1\nboom()\n```\n"  # fence at 17, boom() at 21
+    )
+    result = build(write_book(tmp_path, chapter), "-D", "d2l_selected=numpy")
+    assert result.returncode == 2
+    (line,) = error_lines(result.output)
+    assert "chapter.md:21 [numpy] ZeroDivisionError: division by zero" in line  # not 14 (in boom), not 20

@@ -183,5 +183,17 @@ def test_the_themes_translatable_strings_are_in_the_books_language(real_book):
 
 def test_a_three_dimensional_figure_says_so(real_book):
     alts = [img["alt"] for img in real_book.page("chapter_optimization/optimization-intro").select(".cell_output img")]
-    assert "三维图:x、y" in alts  # the 3-D saddle, in both frameworks' tabs
+    assert "图:三维图,x、y" in alts  # the 3-D saddle, in both frameworks' tabs
     assert "图:x、risk、min of empirical risk、min of risk" in alts
+
+
+def test_a_no_op_build_does_not_index_the_site_again(tmp_path):
+    root = copy_book("rebuild", tmp_path)
+    rebuild(root, "-D", "d2l_selected=numpy")
+    entry = root / "_build" / "html" / "pagefind" / "pagefind-entry.json"
+    first = entry.stat().st_mtime_ns
+    rebuild(root, "-D", "d2l_selected=numpy")
+    assert entry.stat().st_mtime_ns == first
+    (root / "a.md").write_text((root / "a.md").read_text().replace("Prose of A.", "Prose of A, edited."))
+    rebuild(root, "-D", "d2l_selected=numpy")
+    assert entry.stat().st_mtime_ns != first  # a written page: indexed again

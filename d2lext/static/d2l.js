@@ -9,11 +9,14 @@
       `.sd-tab-set > input:checked + label[data-sync-group="${GROUP}"]`
     );
     if (label) return label.dataset.syncId;
+    let stored = null;
     try {
-      return window.localStorage.getItem(STORAGE_KEY);
+      stored = window.localStorage.getItem(STORAGE_KEY);
     } catch (err) {
       return null;
     }
+    // A choice made on another book, or for a framework this page has no prose for: show it all.
+    return stored && document.querySelector(`.d2l-framework-${CSS.escape(stored)}`) ? stored : null;
   }
 
   function show(framework) {
