@@ -114,6 +114,19 @@ def build_in_process(root: Path, source: Path, conf: Path, options: tuple[str, .
     return Build(root, returncode, _COLOUR.sub("", stream.getvalue()))
 
 
+def run_with_package(code: str, package: Path, *args: str, python: str = sys.executable, cwd=None):
+    """Run ``code`` as a reader would, with only the saved package on the path; asserts it succeeds."""
+    done = subprocess.run(
+        [python, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={"PYTHONPATH": str(package), "PATH": ""},
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def copy_book(name: str, target: Path) -> Path:
     """A fixture book in a fresh folder; books without a conf.py use the basic book's."""
     shutil.copytree(BOOKS / name, target, dirs_exist_ok=True)

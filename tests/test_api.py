@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
-import sys
 
-from conftest import build, copy_book
+from conftest import build, copy_book, run_with_package
 
 
 def docstrings(build_result, framework: str, *names: str) -> dict[str, str]:
@@ -15,13 +13,7 @@ def docstrings(build_result, framework: str, *names: str) -> dict[str, str]:
     code = f"import inspect\nfrom d2l import {framework} as d2l\n" + "".join(
         f"print(repr(inspect.getdoc(d2l.{name})))\n" for name in names
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(build_result.package), "PATH": ""},
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_with_package(code, build_result.package)
     return dict(zip(names, (ast.literal_eval(line) for line in done.stdout.splitlines()), strict=True))
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import EVERY_FRAMEWORK, EVERY_LABEL, PAGE, REPO, Build, book_build
+from conftest import EVERY_FRAMEWORK, EVERY_LABEL, PAGE, REPO, Build, book_build, run_with_package
 
 SEED = Path(__file__).parent / "seeds" / "optimization-intro.zh.txt"  # the published page, as text
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -87,14 +86,7 @@ def test_written_package_has_plot_and_annotate_for_both_frameworks(book):
         "    m.plot([0, 1, 2], [[0, 1, 0]], 'x', 'y'); m.annotate('here', (1, 1), (0.5, 0.5))\n"
         "    print(m.__name__, len(m.plt.gca().lines), len(m.plt.gca().texts))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=book.root,
-        env={"PYTHONPATH": str(book.root / "_build" / "d2l"), "PATH": ""},
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_with_package(code, book.root / "_build" / "d2l", cwd=book.root)
     assert done.stdout.split("\n")[:2] == ["d2l.torch 1 1", "d2l.numpy 1 1"]  # plot() clears the axes first
 
 
@@ -174,14 +166,9 @@ def test_the_package_imports_in_every_frameworks_environment(every_framework_boo
     for framework in EVERY_FRAMEWORK:
         own = REPO / ".venvs" / framework / "bin" / "python"
         python = own if own.exists() else Path(sys.executable)
-        done = subprocess.run(
-            [str(python), "-c", code, framework],
-            capture_output=True,
-            text=True,
-            cwd=every_framework_book.root,
-            env={"PYTHONPATH": str(every_framework_book.package), "PATH": ""},
+        done = run_with_package(
+            code, every_framework_book.package, framework, python=str(python), cwd=every_framework_book.root
         )
-        assert done.returncode == 0, done.stderr
         assert done.stdout.split() == [framework, "1"]
 
 

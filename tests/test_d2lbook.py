@@ -6,13 +6,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from bs4 import BeautifulSoup
-from conftest import BOOKS, REPO, Build, build_in_process
+from conftest import BOOKS, REPO, Build, build_in_process, run_with_package
 
 from d2lext.d2lbook import Library, Settings, apply_aliases, convert, is_d2lbook
 
@@ -240,13 +239,7 @@ def test_the_package_has_the_saved_code_and_the_config_ini_aliases(constructs):
         "from d2l import torch as d2l\n"
         "print(d2l.total(d2l.ones(3)), d2l.numpy(d2l.arange(2)).tolist(), d2l.concat([d2l.ones(1)] * 2).shape[0])\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(constructs.package), "PATH": ""},
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_with_package(code, constructs.package)
     assert done.stdout.split() == ["3.0", "[0,", "1]", "2"]
     notebook = nbformat.read(constructs.html / "notebooks" / "torch" / "chapter_basics" / "tensors.ipynb", 4)
     assert "x = torch.arange(6, dtype=torch.float32)" in "\n".join(c.source for c in notebook.cells)
