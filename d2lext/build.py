@@ -106,6 +106,7 @@ class BookBuild:
         self._documents: set[str] = set()
         self._documents_changed = False
         self._bibliography: dict | None = None
+        self._fingerprints: Fingerprints | None = None
         self.notebooks_changed = False
         self.pages_written = False
         """Whether this build wrote a page (the search index is then made again)."""
@@ -238,6 +239,12 @@ class BookBuild:
         self.plan = Plan(config, book, keys, places, self.package_root, rewritten, archive)
         return self.plan
 
+    def environment_fingerprints(self) -> Fingerprints:
+        """The environments' fingerprints, read from the cache folder once per build."""
+        if self._fingerprints is None:
+            self._fingerprints = Fingerprints(self.state_dir / "environments.json")
+        return self._fingerprints
+
     def dependencies(self, book) -> tuple[list[str], dict[str, list[str]]]:
         """The package's common dependencies and per-framework extras, at the versions each
         framework's environment has (read once per environment state, kept in the cache folder)."""
@@ -248,7 +255,7 @@ class BookBuild:
             )
             for framework in self.config.frameworks.values()
         }
-        known = Fingerprints(self.state_dir / "environments.json")
+        known = self.environment_fingerprints()
         path = self.state_dir / "dependencies.json"
         try:
             cached = json.loads(path.read_text(encoding="utf8"))
@@ -278,13 +285,12 @@ class BookBuild:
             found = declare(modules, installed, pinned, shared)
         except OSError:  # a requirements file went missing: its framework's extra stays unpinned
             found = declare(modules, installed, lambda name: {}, shared)
-        known.save()
         write_if_changed(path, json.dumps(cached, indent=1, sort_keys=True))
         return found
 
     def fingerprints(self) -> dict[str, str]:
         """Each selected framework's environment fingerprint (read once per build and environment)."""
-        known = Fingerprints(self.state_dir / "environments.json")
+        known = self.environment_fingerprints()
         found = {}
         for framework in self.config.selected_frameworks:
             python = kernel_python(self.kernel_specs, framework.kernel)
