@@ -4,6 +4,8 @@
 #   make html FRAMEWORKS="torch"        execute and show only these frameworks (default: conf.py)
 #   make html JOBS=4                    kernels run at once (default: number of cores)
 #   make html KEEP_GOING=1              build the site even when cells fail (failures shown in pages)
+#   make html RETRY=1                   run again the runs that failed in an earlier build (a cell that
+#                                       raised is otherwise remembered until its code or inputs change)
 #   make html SPHINXOPTS="-W"           extra sphinx-build options
 #   make html BOOK=path/to/d2l-book     build a d2l-book project (config.ini, index.md, chapters) into
 #                                       path/to/d2l-book/_build/html, with no conf.py to write
@@ -16,9 +18,10 @@ BUILDDIR ?= _build
 FRAMEWORKS ?=
 JOBS ?=
 KEEP_GOING ?=
+RETRY ?=
 SPHINXOPTS ?=
 
-SPHINX_ARGS := -c . $(if $(FRAMEWORKS),-D d2l_selected="$(FRAMEWORKS)") $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(if $(KEEP_GOING),-D d2l_keep_going=$(KEEP_GOING)) $(SPHINXOPTS)
+SPHINX_ARGS := -c . $(if $(FRAMEWORKS),-D d2l_selected="$(FRAMEWORKS)") $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(if $(KEEP_GOING),-D d2l_keep_going=$(KEEP_GOING)) $(if $(RETRY),-D d2l_retry_failed=$(RETRY)) $(SPHINXOPTS)
 
 .PHONY: html lib test lint clean setup bench browser
 

@@ -43,7 +43,7 @@ from .lock import BuildLock
 from .merge import merge
 from .package import archive_path, module_source, write_archive, write_package
 from .package_check import package_report
-from .plan import Plan, documents_to_read, due_runs, run_keys
+from .plan import Plan, documents_to_read, due_runs, in_order, run_keys, upstream_runs
 from .report import Progress
 from .runs import Result, Run
 from .venvs import Environments, Fingerprints, kernel_python, kernel_specs
@@ -72,14 +72,23 @@ def failure_outcome(results: Iterable[Result], keep_going: bool) -> tuple[str | 
     """What failed runs do to the build: ``(error, warnings)``.
 
     Without ``keep_going`` the failures are one error (the build stops after every run finished);
-    with it, each failure is a warning and its page shows it.
+    with it, each failure is a warning and its page shows it. Failures remembered from an earlier
+    build (same key) say so, and how to run them again.
     """
-    failures = [result.failure.message() for result in results if result.failure]
-    if not failures:
+    failed = [result for result in results if result.failure]
+    if not failed:
         return None, []
+    messages = [result.failure.message() for result in failed]
+    earlier = sum(1 for result in failed if result.remembered_failure)
+    if earlier:
+        runs = "this run" if len(failed) == 1 else f"{earlier} of these runs"
+        messages.append(
+            f"({runs} failed in an earlier build with the same code and inputs and did not run again; "
+            f"RETRY=1, or d2l_retry_failed = True, runs {'it' if earlier == 1 else 'them'} again)"
+        )
     if not keep_going:
-        return "\n".join(failures), []
-    return None, [f"execution failed (shown in the page, KEEP_GOING): {failure}" for failure in failures]
+        return "\n".join(messages), []
+    return None, [f"execution failed (shown in the page, KEEP_GOING): {message}" for message in messages]
 
 
 class BookBuild:
@@ -100,6 +109,8 @@ class BookBuild:
         """This build's successful runs, by (docname, framework)."""
         self.merged: dict[str, nbformat.NotebookNode] = {}
         """Each read chapter's merged notebook, by source path."""
+        self.failed_pages: set[str] = set()
+        """Chapters read in this build whose pages show a failed run (KEEP_GOING)."""
         self._engine: Engine | None = None
         self._lock = BuildLock(root / ".d2l.lock")
         self._progress: Progress | None = None
@@ -298,9 +309,31 @@ class BookBuild:
         known.save()
         return found
 
-    def outdated(self, dependencies: dict[str, Iterable[str]], found: Iterable[str]) -> set[str]:
-        """Documents to read again: runs not cached, or showing a package file this build rewrote."""
-        return documents_to_read(self.plan, self.cache.has, dependencies, found)
+    def outdated(
+        self,
+        dependencies: dict[str, Iterable[str]],
+        found: Iterable[str],
+        shown: dict[str, dict[str, str]],
+        failed: Iterable[str] = (),
+    ) -> set[str]:
+        """Documents to read again: runs not cached (and the chapters whose files those runs read),
+        pages made from other runs than the current ones (``shown``: the keys each page was made
+        from), or pages showing a package file this build rewrote. Pages showing a failure
+        (``failed``) are read again unless the build keeps going: the failure then stops it."""
+        retry = self.config.retry_failed
+
+        def cached(docname: str, framework: str, key: str) -> bool:
+            return self.cache.has(docname, framework, key, failures=not retry)
+
+        stale = documents_to_read(self.plan, cached, dependencies, found, shown)
+        if not self.config.keep_going or retry:
+            stale |= set(failed) & set(found)
+        return stale
+
+    def page_keys(self, docname: str) -> dict[str, str]:
+        """The keys of the runs a chapter's page is made from in this build, by framework."""
+        keys = self.plan.keys if self.plan else {}
+        return {framework: key for (name, framework), key in keys.items() if name == docname}
 
     def navigation(self) -> str:
         """What every page's navigation shows: the documents in order, with their headings."""
@@ -336,19 +369,31 @@ class BookBuild:
 
     def execute(self, docnames: Iterable[str]) -> None:
         """Load the cached runs of the documents being read, execute the missing ones (all at once,
-        on one pool of kernels), then merge each chapter's runs into the notebook MyST-NB renders."""
+        on one pool of kernels), then merge each chapter's runs into the notebook MyST-NB renders.
+
+        A run that executes after a chapter it depends on first has that chapter's run executed
+        again in this build, even when it is cached: the cache holds outputs, not the files the
+        run wrote, and those may be gone or stale."""
         plan, config = self.plan, self.config
+        docnames = list(docnames)
         due = due_runs(plan, docnames)
-        progress = self._progress = Progress(len(due), self.log.info)
         results: list[Result] = []
         missing: list[Run] = []
         for run in due:
-            cached = self.cache.load(run, plan.keys[run.chapter.docname, run.framework.name])
+            cached = self.cache.load(
+                run, plan.keys[run.chapter.docname, run.framework.name], failures=not config.retry_failed
+            )
             if cached is None:
                 missing.append(run)
             else:
-                progress(cached)
                 results.append(cached)
+        writers = upstream_runs(plan, missing)
+        again = {run.name for run in writers}
+        results = [result for result in results if result.run.name not in again]
+        missing = in_order(plan, [*missing, *writers])
+        progress = self._progress = Progress(len(results) + len(missing), self.log.info)
+        for result in results:
+            progress(result)
 
         for framework in {run.framework for run in missing}:
             problem = missing_requirement(framework, self.kernel_specs)
@@ -358,7 +403,9 @@ class BookBuild:
         unstored: list[OSError] = []
 
         def finished(result: Result) -> None:
-            if not result.failure:  # stored at once: an interrupted build keeps what finished
+            # Stored at once: an interrupted build keeps what finished. A failure is stored when
+            # the code caused it, so the next build shows it without running it again.
+            if not result.failure or result.failure.lasting:
                 try:
                     self.cache.store(result, plan.keys[result.run.chapter.docname, result.run.framework.name])
                 except OSError as error:  # reported once every run is done
@@ -367,7 +414,8 @@ class BookBuild:
 
         waited = 0.0
         if missing:
-            self.log.info(f"executing {len(missing)} runs on {min(config.jobs, len(missing))} kernels at once")
+            rerun = f" ({len(writers)} again: later chapters read their files)" if writers else ""
+            self.log.info(f"executing {len(missing)} runs{rerun} on {min(config.jobs, len(missing))} kernels at once")
             engine = self.engine()
             results += engine.execute(missing, timeout=self.timeout_of, report=finished)
             waited = engine.warm_up_wait
@@ -383,9 +431,12 @@ class BookBuild:
         for warning in warnings:
             self.log.warning(warning, subtype="execution")
 
+        self.failed_pages = {result.run.chapter.docname for result in results if result.failure}
         by_chapter: dict[str, dict[str, Result]] = {docname: {} for docname in docnames if docname in plan.chapters}
         for result in results:
-            by_chapter.setdefault(result.run.chapter.docname, {})[result.run.framework.name] = result
+            if result.run.chapter.docname not in by_chapter:
+                continue  # a writer run again for its readers; its own page is not being read
+            by_chapter[result.run.chapter.docname][result.run.framework.name] = result
             if not result.failure:
                 self.results[result.run.chapter.docname, result.run.framework.name] = result
         chapters = plan.chapters
@@ -446,7 +497,8 @@ class BookBuild:
         found = self.results.get((docname, framework))
         key = self.plan.keys.get((docname, framework)) if self.plan else None
         if found is None and key:
-            found = self.cache.load(Run(self.plan.chapters[docname], self.config.frameworks[framework]), key)
+            run = Run(self.plan.chapters[docname], self.config.frameworks[framework])
+            found = self.cache.load(run, key, failures=False)
         return found
 
     def numbering_differences(self, site_numbers: dict[str, list[tuple[int, ...]]]) -> list[tuple[str, str]]:

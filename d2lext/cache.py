@@ -5,10 +5,14 @@ installed distributions), the code of the cells that run in it (in order, with t
 change execution), and the saved package's code for that framework when the cells import it.
 Prose, other frameworks' cells and other documents are not in it, so editing them re-runs
 nothing. Entries are written atomically; the cache keeps several per pair, within a size bound.
+
+A run whose cell raised is stored too, as a failure: the next build shows it again without
+running it, until its key changes or the author asks for a retry (``failures=False``).
 """
 
 from __future__ import annotations
 
+import dataclasses as dc
 import hashlib
 import json
 import os
@@ -19,7 +23,7 @@ import nbformat
 from .cells import Chapter
 from .config import Framework
 from .files import write_atomic
-from .runs import Result, Run
+from .runs import Failure, Result, Run
 
 #: Bump when the entry format or what the key covers changes.
 FORMAT = 2
@@ -74,15 +78,25 @@ class Cache:
     def path(self, docname: str, framework: str, key: str) -> Path:
         return self.root.joinpath(*docname.split("/"), framework, f"{key}.json")
 
-    def has(self, docname: str, framework: str, key: str) -> bool:
-        return self.path(docname, framework, key).is_file()
+    def has(self, docname: str, framework: str, key: str, failures: bool = True) -> bool:
+        """Whether the run has an entry (with ``failures=False``, a successful one)."""
+        path = self.path(docname, framework, key)
+        if failures:
+            return path.is_file()
+        try:
+            return "failure" not in json.loads(path.read_text(encoding="utf8"))
+        except Exception:
+            return False
 
-    def load(self, run: Run, key: str) -> Result | None:
-        """The cached result of a run, or ``None``: a missing or damaged entry is a miss."""
+    def load(self, run: Run, key: str, failures: bool = True) -> Result | None:
+        """The cached result of a run, or ``None``: a missing or damaged entry is a miss, and so
+        is a remembered failure with ``failures=False``."""
         path = self.path(run.chapter.docname, run.framework.name, key)
         try:
             result = _result(run, key, json.loads(path.read_text(encoding="utf8")))
         except Exception:  # unreadable, not JSON, or JSON of another shape
+            return None
+        if result is not None and result.failure is not None and not failures:
             return None
         if result is not None:
             try:
@@ -92,7 +106,8 @@ class Cache:
         return result
 
     def store(self, result: Result, key: str) -> None:
-        """Write a successful result atomically (earlier results of the pair stay, for undo)."""
+        """Write a result atomically (earlier results of the pair stay, for undo); a failure is
+        stored with its outputs and message, for the page and the next build's error."""
         run = result.run
         cells = run.chapter.cells_for(run.framework.name)
         entry = {
@@ -102,6 +117,8 @@ class Cache:
             "seconds": result.seconds,
             "cells": [[result.execution_counts.get(c.index), result.outputs.get(c.index, [])] for c in cells],
         }
+        if result.failure is not None:
+            entry["failure"] = dc.asdict(result.failure)
         write_atomic(self.path(run.chapter.docname, run.framework.name, key), json.dumps(entry))
 
     def entries(self) -> list[tuple[str, Path]]:
@@ -145,7 +162,13 @@ def _result(run: Run, key: str, entry) -> Result | None:
     cells = run.chapter.cells_for(run.framework.name)
     if not isinstance(entry, dict) or entry.get("key") != key or len(entry.get("cells", [])) != len(cells):
         return None
-    result = Result(run, seconds=float(entry.get("seconds", 0.0)), cached=True)
+    failure = entry.get("failure")
+    if failure is not None:
+        fields = {field.name for field in dc.fields(Failure)}
+        if not isinstance(failure, dict) or not set(failure) <= fields:
+            return None
+        failure = Failure(**failure)
+    result = Result(run, seconds=float(entry.get("seconds", 0.0)), cached=True, failure=failure)
     for cell, (count, outputs) in zip(cells, entry["cells"], strict=True):
         if not all(isinstance(output, dict) and output.get("output_type") in OUTPUT_TYPES for output in outputs):
             return None

@@ -311,6 +311,14 @@ class BookConfig:
     keep_going: bool = option(
         False, _flag, "build the site even when cells fail (failures shown in the pages)", rebuild="", default=False
     )
+    retry_failed: bool = option(
+        False,
+        _flag,
+        "run again the runs whose cells raised in an earlier build (RETRY=1); otherwise such a failure "
+        "is remembered until the run's code or inputs change",
+        rebuild="",
+        default=False,
+    )
 
     @property
     def selected_frameworks(self) -> list[Framework]:

@@ -13,7 +13,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 
 from .config import Framework
 from .kernel import Worker
-from .runs import Result, Run
+from .runs import Failure, Result, Run
 from .schedule import Costs, next_run, ready
 
 
@@ -44,6 +44,8 @@ class Engine:
         self.warm_up_wait = 0.0
         """Seconds ``execute`` waited for kernels started by ``warm`` to be ready."""
         self.costs = Costs()
+        self.stopping = False
+        """Set by ``interrupt``: no run starts any more, and the runs it stopped say so."""
 
     def warm(self, frameworks: list[Framework], folder: Path) -> None:
         """Start a kernel per framework (at most one per worker) without waiting for it."""
@@ -72,6 +74,7 @@ class Engine:
 
     def interrupt(self) -> None:
         """Cancel every run and wait for them to unwind (their kernels shut down), then close."""
+        self.stopping = True
         if self.loop.is_running():
 
             async def cancel_all() -> None:
@@ -135,7 +138,7 @@ class Engine:
 
         async def work(worker: Worker) -> None:
             try:
-                while pending:
+                while pending and not self.stopping:
                     run = take(worker)
                     if run is None:
                         if not any(not ready(r, pending + running) for r in pending):
@@ -145,6 +148,11 @@ class Engine:
                         continue
                     worker.framework = worker.framework or run.framework.name  # claim it before starting
                     result = await worker.run(run, timeout(run))
+                    if self.stopping:  # Ctrl-C: what the run met was the build stopping it
+                        result = Result(run, seconds=result.seconds, kernel=result.kernel, interrupted=True)
+                        result.failure = Failure(
+                            run.chapter.where(1), run.framework.name, "stopped by Ctrl-C", lasting=False
+                        )
                     running.remove(run)
                     costs.record(result)
                     results[id(run)] = result

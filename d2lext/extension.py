@@ -59,18 +59,32 @@ def check_options(build: BookBuild | None, app: Sphinx, config) -> None:
         options.load(config, Path(app.confdir))  # raises the error that stopped start_build
 
 
+#: Environment attributes: docname -> {framework: key} of the runs the document's page was made
+#: from; the documents whose pages show a failed run (KEEP_GOING).
+SHOWN, FAILED = "d2l_shown_runs", "d2l_failed_pages"
+
+
 def attach_build(build: BookBuild | None, app: Sphinx) -> None:
     attach(app.env, build)
+    if not isinstance(getattr(app.env, SHOWN, None), dict):
+        setattr(app.env, SHOWN, {})
+    if not isinstance(getattr(app.env, FAILED, None), set):
+        setattr(app.env, FAILED, set())
 
 
 @stop_on_book_errors
 def plan(app: Sphinx, env: BuildEnvironment, added, changed, removed) -> list[str]:
     build = book_build(env)
     sources = {docname: Path(env.doc2path(docname)) for docname in env.found_docs}
+    shown, failed = getattr(env, SHOWN), getattr(env, FAILED)
+    for docname in removed:
+        shown.pop(docname, None)
+        failed.discard(docname)
     with build.stage():
         build.make_plan(env.config.root_doc, sources, env.myst_config)
         remove_pages(app, removed)
-        return sorted(build.outdated(env.dependencies, env.found_docs) - set(added) - set(changed))
+        outdated = build.outdated(env.dependencies, env.found_docs, shown, failed)
+        return sorted(outdated - set(added) - set(changed))
 
 
 def remove_pages(app: Sphinx, docnames) -> None:
@@ -100,6 +114,11 @@ def execute(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
     build = book_build(env)
     with build.stage():
         build.execute(docnames)
+    shown, failed = getattr(env, SHOWN), getattr(env, FAILED)  # saved with the environment
+    for docname in docnames:
+        shown[docname] = build.page_keys(docname)
+        failed.discard(docname)
+    failed.update(build.failed_pages)
 
 
 def check_numbers(app: Sphinx, env: BuildEnvironment) -> None:

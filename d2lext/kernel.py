@@ -173,6 +173,7 @@ class Worker:
                 run.chapter.where(_line_of(cells, current[0])),
                 run.framework.name,
                 f"cell timed out after {seconds:g} s (the limit is {timeout_origin})",
+                lasting=False,
             )
             _mark(notebook, current[0], result.failure)
         except DeadKernelError:
@@ -182,6 +183,7 @@ class Worker:
                 run.framework.name,
                 "the kernel died while running this cell" + (f" ({cause})" if cause else ""),
                 _tail(self.log) if self.log else "",
+                lasting=False,
             )
             _mark(notebook, current[0], result.failure)
         except Exception as error:  # kernel start failures and the like
@@ -189,6 +191,7 @@ class Worker:
                 run.chapter.where(_line_of(cells, current[0])),
                 run.framework.name,
                 f"could not run the kernel {run.framework.kernel!r}: {type(error).__name__}: {error}",
+                lasting=False,
             )
         finally:
             if not healthy:
@@ -217,7 +220,10 @@ def _line_of(cells: list[Cell], executed_index: int) -> int:
 def _cell_failure(run: Run, cells: list[Cell], notebook, executed_index: int, error: CellExecutionError) -> Failure:
     if executed_index == 0:
         return Failure(
-            run.chapter.where(1), run.framework.name, f"could not prepare the kernel: {error.ename}: {error.evalue}"
+            run.chapter.where(1),
+            run.framework.name,
+            f"could not prepare the kernel: {error.ename}: {error.evalue}",
+            lasting=False,
         )
     cell = cells[executed_index - 1]
     executed = notebook.cells[executed_index]
@@ -229,7 +235,9 @@ def _cell_failure(run: Run, cells: list[Cell], notebook, executed_index: int, er
     frames = _CELL_LINE.findall(traceback)
     own = [int(line) for number, line in frames if number == frames[0][0]] if frames else []
     line = cell.body_line + own[-1] if own else cell.line
-    return Failure(run.chapter.where(line), run.framework.name, f"{error.ename}: {error.evalue}", traceback)
+    # A KeyboardInterrupt comes from outside the code (a signal), not from the code and its inputs.
+    lasting = error.ename != "KeyboardInterrupt"
+    return Failure(run.chapter.where(line), run.framework.name, f"{error.ename}: {error.evalue}", traceback, lasting)
 
 
 #: What every ipykernel prints on start; not worth showing next to a crash.

@@ -23,7 +23,8 @@ class Progress:
     def __call__(self, result: Result) -> None:
         self.done.append(result)
         seconds = 0.0 if result.cached else result.seconds
-        self.info(f"[{len(self.done)}/{self.total}] {result.run.name} {seconds:.1f} s ({result.status})")
+        status = "failed in an earlier build" if result.remembered_failure else result.status
+        self.info(f"[{len(self.done)}/{self.total}] {result.run.name} {seconds:.1f} s ({status})")
 
     def summary(
         self,
@@ -42,8 +43,10 @@ class Progress:
             "error": error,
             "runs": len(self.done),
             "executed": sum(1 for r in executed if not r.failure),
-            "cached": sum(1 for r in self.done if r.cached),
-            "failed": sum(1 for r in self.done if r.failure),
+            "cached": sum(1 for r in self.done if r.cached and not r.failure),
+            "failed": sum(1 for r in self.done if r.failure and not r.interrupted),
+            "interrupted": sum(1 for r in self.done if r.interrupted),
+            "failed_earlier": sum(1 for r in self.done if r.remembered_failure),
             "execution_seconds": round(sum(r.seconds for r in executed), 3),
             "wall_seconds": round(time.perf_counter() - self.started, 3),
             "warm_up_wait_seconds": round(warm_up_wait, 3),
@@ -52,6 +55,7 @@ class Progress:
                     "document": r.run.chapter.docname,
                     "framework": r.run.framework.name,
                     "status": r.status,
+                    "cached": r.cached,
                     "seconds": round(r.seconds, 3),
                     "kernel": None if r.cached else r.kernel,
                     "key": keys.get((r.run.chapter.docname, r.run.framework.name)),
@@ -62,8 +66,10 @@ class Progress:
         }
         write_atomic(path, json.dumps(report, indent=2, ensure_ascii=False))
         if self.done and not quiet:
+            earlier = report["failed_earlier"]
+            remembered = f" ({earlier} in an earlier build, not run again: RETRY=1 runs them)" if earlier else ""
             self.info(
-                f"execution: {report['executed']} executed, {report['cached']} cached, {report['failed']} failed; "
-                f"{report['execution_seconds']:.1f} s in kernels, {report['wall_seconds']:.1f} s wall"
+                f"execution: {report['executed']} executed, {report['cached']} cached, {report['failed']} failed"
+                f"{remembered}; {report['execution_seconds']:.1f} s in kernels, {report['wall_seconds']:.1f} s wall"
             )
         return report

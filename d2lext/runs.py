@@ -30,6 +30,10 @@ class Failure:
     framework: str
     summary: str
     traceback: str = ""
+    lasting: bool = True
+    """Whether the run's code and inputs cause it (a cell raised): then it is remembered in the
+    cache and not run again until they change. A timeout, a dead kernel or a kernel that cannot
+    start depend on the machine, and are tried again by the next build."""
 
     def message(self) -> str:
         head = f"{self.where} [{self.framework}] {self.summary}"
@@ -50,10 +54,19 @@ class Result:
     cached: bool = False
     kernel: str = "new"
     """The kernel the run found: "new", "warm" (started early, framework imported) or "reused"."""
+    interrupted: bool = False
+    """The build was stopped (Ctrl-C) while this run was executing."""
 
     @property
     def status(self) -> str:
+        if self.interrupted:
+            return "interrupted"
         return "failed" if self.failure else "cached" if self.cached else "executed"
+
+    @property
+    def remembered_failure(self) -> bool:
+        """A failure read from the cache: the run failed in an earlier build with the same key."""
+        return self.failure is not None and self.cached
 
 
 def run_notebook(chapter: Chapter, framework: Framework) -> tuple[nbformat.NotebookNode, list[Cell]]:

@@ -257,3 +257,104 @@ def test_an_unknown_dependency_names_the_chapter(tmp_path):
     result = build(root, "-D", "d2l_selected=numpy")
     assert result.returncode == 2
     assert "chapter.md:1: d2l.depends names 'wirter', which is not a chapter of the book" in result.output
+
+
+def notebook_text(root, docname: str, framework: str) -> str:
+    """What the downloaded notebook of a page shows: its outputs, as text."""
+    notebook = json.loads((root / "_build" / "html" / "notebooks" / framework / f"{docname}.ipynb").read_text())
+    return " ".join(
+        "".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
+        for cell in notebook["cells"]
+        for output in cell.get("outputs", [])
+    )
+
+
+DOUBLE = "# Lib\n\n```{code-cell} ipython3\ndef double(x):  #@save\n    return x * 2\n```\n"
+USES_DOUBLE = "# Chapter\n\n```{code-cell} ipython3\nfrom d2l import numpy as d2l\nprint('double is', d2l.double(5))\n```\n"
+
+
+def test_undoing_a_save_edit_brings_back_the_page_that_uses_it(tmp_path):
+    root = write_book(tmp_path, USES_DOUBLE, lib=DOUBLE)
+    assert "double is 10" in rebuild(root, "-D", "d2l_selected=numpy").page("chapter").get_text()
+    edit(root / "lib.md", "x * 2", "x * 3")
+    assert "double is 15" in rebuild(root, "-D", "d2l_selected=numpy").page("chapter").get_text()
+    edit(root / "lib.md", "x * 3", "x * 2")  # the undo: both runs come from the cache
+    undone = rebuild(root, "-D", "d2l_selected=numpy")
+    assert report(root) == {"lib [numpy]": "cached", "chapter [numpy]": "cached"}
+    assert "double is 10" in undone.page("chapter").get_text()
+    assert "double is 10" in notebook_text(root, "chapter", "numpy")
+    assert "return x * 2" in (root / "_build" / "d2l" / "d2l" / "numpy.py").read_text()
+    again = rebuild(root, "-D", "d2l_selected=numpy")
+    assert "no targets are out of date" in again.output  # and it stays so
+
+
+def test_undoing_an_edit_of_a_chapter_another_depends_on_brings_back_both_pages(tmp_path):
+    writer = WRITER.replace("open('shared.txt'", "print('wrote WORD')\nopen('shared.txt'")
+    root = write_book(tmp_path, READER, lib=writer)
+    edit(root / "chapter.md", "---\n\n", "d2l:\n  depends: [lib]\n---\n\n")
+    rebuild(root, "-D", "d2l_selected=numpy")
+    edit(root / "lib.md", "WORD", "OTHER")
+    assert "read OTHER" in rebuild(root, "-D", "d2l_selected=numpy").page("chapter").get_text()
+    edit(root / "lib.md", "OTHER", "WORD")
+    undone = rebuild(root, "-D", "d2l_selected=numpy")
+    assert "read WORD" in undone.page("chapter").get_text()
+    assert "wrote WORD" in undone.page("lib").get_text()
+    assert "read WORD" in notebook_text(root, "chapter", "numpy")
+
+
+def test_a_chapter_that_reads_another_chapters_file_gets_it_when_the_writer_is_cached(tmp_path):
+    root = write_book(tmp_path, READER, lib=WRITER)
+    edit(root / "chapter.md", "---\n\n", "d2l:\n  depends: [lib]\n---\n\n")
+    rebuild(root, "-D", "d2l_selected=numpy")
+    # An edit and its undo leave the writer's file as the edit wrote it; the cache has the run.
+    edit(root / "lib.md", "'WORD'", "'OTHER'")
+    rebuild(root, "-D", "d2l_selected=numpy")
+    edit(root / "lib.md", "'OTHER'", "'WORD'")
+    rebuild(root, "-D", "d2l_selected=numpy")
+    assert (root / "shared.txt").read_text() == "OTHER"
+    # The reader changes: it runs again, after the writer has run again (it was cached).
+    edit(root / "chapter.md", "print('read'", "print('read now'")
+    changed = rebuild(root, "-D", "d2l_selected=numpy")
+    assert report(root) == {"lib [numpy]": "executed", "chapter [numpy]": "executed"}
+    assert "read now WORD" in changed.page("chapter").get_text()
+
+    # The file is deleted (git clean, a CI runner with a restored cache): the same.
+    (root / "shared.txt").unlink()
+    edit(root / "chapter.md", "print('read now'", "print('read again'")
+    again = rebuild(root, "-D", "d2l_selected=numpy")
+    assert "read again WORD" in again.page("chapter").get_text()
+    assert "FileNotFoundError" not in again.output
+
+
+def test_a_failure_is_remembered_until_its_code_changes_or_a_retry_is_asked(tmp_path):
+    root = write_book(tmp_path, FAILING)
+    first = build(root, "-D", "d2l_keep_going=1")
+    assert first.returncode == 0, first.output
+    assert report(root) == {"chapter [numpy]": "executed", "chapter [torch]": "failed"}
+
+    # Nothing changed: nothing runs, nothing is read, the page still shows the failure.
+    again = build(root, "-D", "d2l_keep_going=1")
+    assert again.returncode == 0, again.output
+    assert "executing" not in again.output and "no targets are out of date" in again.output
+    assert "NameError" in again.page("chapter").get_text()
+
+    # Without KEEP_GOING the build fails at once with the same message, saying it was remembered.
+    strict = build(root)
+    assert strict.returncode == 2
+    assert "executing" not in strict.output
+    assert "chapter.md:16 [torch] NameError: name 'BROKEN' is not defined" in strict.output
+    assert "failed in an earlier build with the same code and inputs" in strict.output
+    assert "RETRY=1" in strict.output
+    assert "1 failed (1 in an earlier build, not run again: RETRY=1 runs them)" in strict.output
+    data = json.loads((root / "_build" / "d2l-report.json").read_text())
+    assert (data["failed"], data["failed_earlier"], data["executed"]) == (1, 1, 0)
+
+    retried = build(root, "-D", "d2l_retry_failed=1", "-D", "d2l_keep_going=1")
+    assert retried.returncode == 0, retried.output
+    assert report(root) == {"chapter [numpy]": "cached", "chapter [torch]": "failed"}
+    assert "executing 1 runs" in retried.output
+
+    edit(root / "chapter.md", "BROKEN", "print('fixed')")
+    fixed = rebuild(root)
+    assert report(root) == {"chapter [numpy]": "cached", "chapter [torch]": "executed"}
+    assert "fixed" in fixed.page("chapter").get_text()
