@@ -417,7 +417,14 @@ class BookBuild:
             rerun = f" ({len(writers)} again: later chapters read their files)" if writers else ""
             self.log.info(f"executing {len(missing)} runs{rerun} on {min(config.jobs, len(missing))} kernels at once")
             engine = self.engine()
-            results += engine.execute(missing, timeout=self.timeout_of, report=finished)
+            try:
+                results += engine.execute(missing, timeout=self.timeout_of, report=finished)
+            except KeyboardInterrupt:  # the report lists the runs Ctrl-C stopped, as stopped
+                reported = {result.run.name for result in progress.done}
+                for result in engine.stopped_runs():
+                    if result.run.name not in reported:
+                        progress(result)
+                raise
             waited = engine.warm_up_wait
         error, warnings = failure_outcome(results, config.keep_going)
         progress.summary(self.report_path, plan.keys, waited, status="failed" if error else "finished", error=error)

@@ -46,6 +46,7 @@ class Engine:
         self.costs = Costs()
         self.stopping = False
         """Set by ``interrupt``: no run starts any more, and the runs it stopped say so."""
+        self._active: dict[str, tuple[Run, Worker]] = {}
 
     def warm(self, frameworks: list[Framework], folder: Path) -> None:
         """Start a kernel per framework (at most one per worker) without waiting for it."""
@@ -147,12 +148,11 @@ class Engine:
                             await changed.wait()
                         continue
                     worker.framework = worker.framework or run.framework.name  # claim it before starting
+                    self._active[run.name] = (run, worker)
                     result = await worker.run(run, timeout(run))
+                    del self._active[run.name]
                     if self.stopping:  # Ctrl-C: what the run met was the build stopping it
-                        result = Result(run, seconds=result.seconds, kernel=result.kernel, interrupted=True)
-                        result.failure = Failure(
-                            run.chapter.where(1), run.framework.name, "stopped by Ctrl-C", lasting=False
-                        )
+                        result = _stopped(run, worker, result.seconds)
                     running.remove(run)
                     costs.record(result)
                     results[id(run)] = result
@@ -164,6 +164,10 @@ class Engine:
 
         await asyncio.gather(*(work(worker) for worker in workers))
         return [results[id(run)] for run in runs]
+
+    def stopped_runs(self) -> list[Result]:
+        """After ``interrupt``: the runs that were executing, each saying it was stopped."""
+        return [_stopped(run, worker) for run, worker in list(self._active.values())]
 
     def close(self) -> None:
         """Shut every kernel down and stop the loop (safe to call more than once)."""
@@ -179,3 +183,12 @@ class Engine:
             pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+
+
+def _stopped(run: Run, worker: Worker, seconds: float = 0.0) -> Result:
+    """A run stopped by Ctrl-C, at the cell its worker was executing."""
+    result = Result(run, seconds=seconds, interrupted=True)
+    result.failure = Failure(
+        run.chapter.where(worker.cell_line), run.framework.name, "stopped by Ctrl-C", lasting=False
+    )
+    return result

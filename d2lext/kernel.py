@@ -61,6 +61,8 @@ class Worker:
         """What the next run finds: a "new" kernel, a "warm" one (framework imported) or a "reused" one."""
         self.log: Path | None = None
         self._log_file = None
+        self.cell_line = 1
+        """The source line of the cell this worker executes (or executed last)."""
 
     async def _kernel_for(self, framework: Framework, folder: Path) -> AsyncKernelManager:
         if self.km is not None and (self.framework != framework.name or not await self.km.is_alive()):
@@ -143,9 +145,11 @@ class Worker:
         notebook.cells.insert(0, nbformat.v4.new_code_cell(prologue))
         result = Result(run)
         current = [0]
+        self.cell_line = 1
 
         def on_cell_execute(cell, cell_index):
             current[0] = cell_index
+            self.cell_line = _line_of(cells, cell_index)
 
         started = time.perf_counter()
         healthy = False

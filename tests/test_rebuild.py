@@ -141,7 +141,10 @@ def test_kernel_that_dies_is_reported_and_retried(tmp_path):
 
 
 def test_interrupted_build_then_normal_build_gives_a_correct_site(tmp_path):
-    slow = "# Chapter\n\n```{code-cell} ipython3\nimport time\ntime.sleep(4)\nprint('slept')\n```\n"
+    slow = (
+        "# Chapter\n\n```{code-cell} ipython3\nimport os, time\nopen(f'started-{os.getpid()}', 'w').close()\n"
+        "time.sleep(4)\nprint('slept')\n```\n"
+    )
     root = write_book(tmp_path, slow)
     command = [str(SPHINX_BUILD), "-M", "html", ".", "_build", "--no-color", "-D", "d2l_selected=numpy,torch"]
     process = subprocess.Popen(
@@ -158,7 +161,11 @@ def test_interrupted_build_then_normal_build_gives_a_correct_site(tmp_path):
     for line in process.stdout:
         lines.append(line)
         if line.startswith("executing"):
-            time.sleep(2)  # kernels are up and in the cell
+            for _ in range(100):  # until both kernels are in the cell
+                if len(list(root.glob("started-*"))) == 2:
+                    break
+                time.sleep(0.1)
+            time.sleep(0.5)
             running = kernels_of(root)
             process.send_signal(signal.SIGINT)
             interrupted = time.monotonic()
@@ -168,6 +175,12 @@ def test_interrupted_build_then_normal_build_gives_a_correct_site(tmp_path):
     assert "Task was destroyed but it is pending" not in output
     status = json.loads((root / "_build" / "d2l-report.json").read_text())
     assert status["status"] == "interrupted"
+    # The runs it stopped say so (not "the kernel died"), and no run starts after Ctrl-C.
+    assert "the kernel died" not in output
+    assert [run["status"] for run in status["details"]] == ["interrupted", "interrupted"]
+    assert all(run["error"].endswith("stopped by Ctrl-C") for run in status["details"])
+    assert "chapter.md:10 [numpy] stopped by Ctrl-C" in [run["error"] for run in status["details"]]
+    assert "(interrupted)" in output
     assert time.monotonic() - interrupted < 15, "Ctrl-C took too long to stop the build"
     assert len(running) == 2, "the check below would not see this build's kernels"
     assert kernels_of(root) == [], "kernels left running"
@@ -270,7 +283,9 @@ def notebook_text(root, docname: str, framework: str) -> str:
 
 
 DOUBLE = "# Lib\n\n```{code-cell} ipython3\ndef double(x):  #@save\n    return x * 2\n```\n"
-USES_DOUBLE = "# Chapter\n\n```{code-cell} ipython3\nfrom d2l import numpy as d2l\nprint('double is', d2l.double(5))\n```\n"
+USES_DOUBLE = (
+    "# Chapter\n\n```{code-cell} ipython3\nfrom d2l import numpy as d2l\nprint('double is', d2l.double(5))\n```\n"
+)
 
 
 def test_undoing_a_save_edit_brings_back_the_page_that_uses_it(tmp_path):
