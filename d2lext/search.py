@@ -10,6 +10,7 @@ load (a page opened from ``file://``), Sphinx's own search still answers.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -91,7 +92,11 @@ def index_site(app: Sphinx, exception: Exception | None) -> None:
     except OSError as error:
         raise BookError(f"cannot run Pagefind to index the site: {error}") from None
     if done.returncode != 0:
-        reason = "it is not installed" if "No module named pagefind" in done.stderr else done.stderr.strip()[-300:]
+        # The previous index would answer with stale results, or a half-written one with none:
+        # without it, the search page answers from Sphinx's index, as the warning says.
+        shutil.rmtree(outdir / "pagefind", ignore_errors=True)
+        output = (done.stderr.strip() or done.stdout.strip()).replace("\n", " ")
+        reason = "it is not installed" if "No module named pagefind" in output else output[-300:]
         SphinxLog().warning(
             f"Pagefind could not index the site ({reason}): the search page uses Sphinx's index", subtype="search"
         )
