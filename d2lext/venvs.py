@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -67,7 +68,12 @@ class Environments:
         return hashlib.sha256(json.dumps(content).encode()).hexdigest()
 
     def ensure(self, framework: Framework) -> None:
-        """Make (or bring up to date) the framework's environment and its kernel, saying so."""
+        """Make (or bring up to date) the framework's environment and its kernel, saying so.
+
+        The ready mark is written last, and removed before an update starts: a folder without it
+        was left by a set-up that did not finish (Ctrl-C, a failed step) and is made again from
+        scratch, since its ``bin/python`` may have no pip or half of its packages.
+        """
         target = self.path(framework)
         recipe = self.recipe(framework)
         ready = target / READY
@@ -79,10 +85,15 @@ class Environments:
             f"requirements changed); this can take minutes, pip's output goes to {display_path(log)}"
         )
         started = time.perf_counter()
+        if ready.is_file():
+            ready.unlink()  # an update: if it does not finish, the next build starts afresh
+        elif target.exists():
+            shutil.rmtree(target)
         python = target / "bin" / "python"
         steps = []
         if not python.exists():
             steps.append([framework.environment.python or sys.executable, "-m", "venv", str(target)])
+        requirements = self.requirements(framework)
         steps.append(
             [
                 str(python),
@@ -92,7 +103,7 @@ class Environments:
                 "--disable-pip-version-check",
                 "--quiet",
                 "-r",
-                str(self.requirements(framework)),
+                str(requirements),
                 *KERNEL_PACKAGES,
             ]
         )
@@ -123,6 +134,14 @@ class Environments:
                         f"(d2l_frameworks[{framework.name!r}]['environment']['python'])"
                     ) from None
                 if done.returncode != 0:
+                    output.flush()
+                    missing = _not_found(log.read_text(encoding="utf8", errors="replace"))
+                    if missing:
+                        raise BookError(
+                            f"{_where(requirements, missing)}: cannot make the {framework.label} environment: pip "
+                            f"found no release of {missing} on the package index (see {display_path(log)}); correct "
+                            f"the requirement, or leave {framework.name} out (make html FRAMEWORKS=...)"
+                        )
                     raise BookError(
                         f"cannot make the {framework.label} environment: `{shlex.join(step[:4])} ...` failed "
                         f"(see {display_path(log)}); with access to the package index, run the build again, or leave "
@@ -130,6 +149,28 @@ class Environments:
                     )
         write_atomic(ready, recipe)
         self.info(f"{framework.label} environment ready ({time.perf_counter() - started:.0f} s)")
+
+
+#: What pip says of a requirement no index has (pip 23-25).
+_NOT_FOUND = re.compile(r"No matching distribution found for (\S+)")
+
+
+def _not_found(log: str) -> str | None:
+    """The requirement pip could not find on the package index, from its output."""
+    found = _NOT_FOUND.findall(log)
+    return found[-1] if found else None
+
+
+def _where(requirements: Path, requirement: str) -> str:
+    """``file:line`` of a requirement in a requirements file (the file alone if not found there)."""
+    try:
+        lines = requirements.read_text(encoding="utf8").splitlines()
+    except OSError:
+        lines = []
+    for number, line in enumerate(lines, 1):
+        if line.split("#")[0].strip().replace(" ", "") == requirement.replace(" ", ""):
+            return f"{display_path(requirements)}:{number}"
+    return display_path(requirements)
 
 
 def kernel_specs(extra_dirs: list[Path]) -> KernelSpecManager:

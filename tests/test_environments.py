@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import time
 
-from conftest import build, write_book
+from conftest import SPHINX_BUILD, build, write_book
 from test_bad_input import error_lines
 from test_rebuild import rebuild
 
@@ -86,6 +88,46 @@ def test_an_environment_that_cannot_be_made_is_one_line(tmp_path):
     result = build(root, "-D", "d2l_selected=old")
     assert result.returncode == 2
     (line,) = error_lines(result.output)
-    assert "cannot make the Old NumPy environment: `" in line and "old-setup.log" in line
+    # It names the requirement pip found no release of, where the requirements file has it.
+    assert (
+        "old.txt:1: cannot make the Old NumPy environment: pip found no release of "
+        "d2l-there-is-no-such-package==0.0.1 on the package index (see .venvs/old-setup.log)"
+    ) in line
+    assert "with access to the package index" not in line
     assert "Traceback" not in result.output
     assert "d2l-there-is-no-such-package" in (root / ".venvs" / "old-setup.log").read_text()
+
+    # Another failure of a step names the step and its log.
+    (root / "old.txt").write_text("numpy >= > 1\n")
+    result = build(root, "-D", "d2l_selected=old")
+    assert result.returncode == 2
+    (line,) = error_lines(result.output)
+    assert "cannot make the Old NumPy environment: `" in line and "old-setup.log" in line
+
+
+def test_an_environment_whose_set_up_was_interrupted_is_made_again(tmp_path):
+    """Ctrl-C while `venv` runs leaves bin/python without pip; the next build starts afresh."""
+    conf = 'd2l_frameworks["small"] = {"label": "Small", "requires": [], "environment": "small.txt"}'
+    root = write_book(
+        tmp_path, "# Chapter\n\n```{code-cell} ipython3\nimport sys\nprint(sys.prefix)\n```\n", conf_extra=conf
+    )
+    (root / "small.txt").write_text("\n")
+    command = [str(SPHINX_BUILD), "-M", "html", ".", "_build", "-D", "d2l_selected=small"]
+    process = subprocess.Popen(
+        command,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    python = root / ".venvs" / "small" / "bin" / "python"
+    deadline = time.monotonic() + 60
+    while not python.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) != 0
+    assert python.exists() and not list(python.parent.glob("pip*"))  # the state the issue found
+
+    result = rebuild(root, "-D", "d2l_selected=small")
+    assert "setting up the Small environment" in result.output
+    assert result.page("chapter").select_one(".cell_output").get_text().strip().endswith("small")
