@@ -26,6 +26,7 @@ from myst_parser.parsers.mdit import create_md_parser
 from . import d2lbook
 from .config import KNOWN_TAGS, BookConfig, positive_seconds
 from .errors import BookError
+from .files import display_path, read_text
 
 
 @dc.dataclass(frozen=True)
@@ -85,13 +86,6 @@ class Chapter:
         return [cell for cell in self.cells if cell.runs_in(framework)]
 
 
-def display_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 def cell_frameworks(tags: list[str], config: BookConfig, where: str) -> tuple[str, ...] | None:
     """The frameworks a cell's tags name, ``None`` when it names none (a shared cell)."""
     names = []
@@ -131,7 +125,7 @@ def read_chapter(
 ) -> Chapter | None:
     """Read a text notebook (MyST-NB, or d2l-book Markdown when configured); ``None`` if the file is not one."""
     if text is None:
-        text = path.read_text(encoding="utf8")
+        text = read_text(path)
     text, line_map = readable_text(text, config)
     shown = display_path(path)
     if not is_myst_markdown_notebook(text):
