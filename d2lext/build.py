@@ -143,7 +143,10 @@ class BookBuild:
     def start(self) -> None:
         """Take the build directory (waiting for another build of it), make the selected frameworks'
         own environments if they are missing, then warm kernels up."""
-        self._lock.acquire(self.log.info)
+        try:
+            self._lock.acquire(self.log.info)
+        except OSError as error:  # the build folder cannot be made or written
+            raise BookError(_os_error(error, self.root)) from None
         with self.stage():
             for framework in self.config.selected_frameworks:
                 if framework.environment is not None:
@@ -491,6 +494,11 @@ def _os_error(error: OSError, root: Path) -> str:
     """One line for an operating-system error, naming the folder involved."""
     path = Path(error.filename) if error.filename else root
     reason = error.strerror or str(error)
+    if error.errno == errno.EISDIR:
+        return f"cannot write to {path}: it is a folder, not a file"
+    blocking = next((part for part in (path, *path.parents) if part.is_file()), None)
+    if error.errno in (errno.EEXIST, errno.ENOTDIR) and blocking is not None:
+        return f"cannot write to {blocking}: it is a file, not a folder"
     if error.errno in _UNWRITABLE:
         folder = path if path.is_dir() else path.parent
         return f"cannot write to {folder}: {reason}"
