@@ -20,10 +20,15 @@ every message still names the author's file and line.
 from __future__ import annotations
 
 import ast
+import configparser
 import dataclasses as dc
 import re
 import sys
 import textwrap
+from pathlib import Path
+
+from .errors import BookError
+from .files import display_path, read_text
 
 #: The front matter that makes a converted chapter with code a MyST-NB notebook.
 NOTEBOOK_HEADER = ["---", "file_format: mystnb", "kernelspec:", "  name: python3", "  display_name: Python 3", "---"]
@@ -519,12 +524,21 @@ class Project:
     libraries: dict[str, Library] = dc.field(default_factory=dict)
 
 
-def read_config(path) -> Project:
-    """Read a d2l-book ``config.ini`` (sections it does not use here are ignored)."""
-    import configparser
+def read_config(path: Path) -> Project:
+    """Read a d2l-book ``config.ini`` (sections it does not use here are ignored).
 
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    parser.read(path, encoding="utf8")
+    As d2l-book does, a key set twice in a section, or a section given twice, is an error; so is a
+    line it cannot read. Each is a book error naming the line."""
+    path = Path(path)
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    try:
+        text = read_text(path)
+    except OSError as error:
+        raise BookError(f"{display_path(path)}: cannot be read: {error.strerror or error}") from None
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as error:
+        raise BookError(f"{display_path(path)}:{_config_problem(error, text.splitlines())}") from None
 
     def get(section: str, key: str) -> str:
         return parser.get(section, key, fallback="").strip()
@@ -577,6 +591,27 @@ def read_config(path) -> Project:
         bibfile=get("pdf", "bibfile"),
         libraries=libraries,
     )
+
+
+def _config_problem(error: configparser.Error, lines: list[str]) -> str:
+    """``"<line>: <what is wrong>"`` for an error of configparser's."""
+    if isinstance(error, configparser.MissingSectionHeaderError):
+        return (
+            f"{error.lineno}: {error.line.strip()!r} comes before any [section]; "
+            f"config.ini starts with one, such as [project]"
+        )
+    if isinstance(error, configparser.DuplicateSectionError):
+        return f"{error.lineno}: a second [{error.section}] section; merge it into the first"
+    if isinstance(error, configparser.DuplicateOptionError):
+        return f"{error.lineno}: [{error.section}] sets {error.option!r} a second time; keep one of them"
+    if isinstance(error, configparser.ParsingError) and error.errors:
+        number = error.errors[0][0]
+        line = lines[number - 1].strip() if 0 < number <= len(lines) else ""
+        return (
+            f"{number}: cannot read {line!r}: a line of config.ini is a [section], a 'key = value' "
+            f"or an indented continuation of the value above"
+        )
+    return f" {error}"
 
 
 def settings_from(project: Project, frameworks: dict[str, str] | None = None) -> Settings:

@@ -314,3 +314,62 @@ def test_the_notebooks_prose_links_references_to_the_site(constructs):
     assert "$$s = \\sum_{i=1}^n x_i$$\n" in prose and "(eq_sum)" not in prose
     assert "![一个方块](../img/square.svg)" in prose
     assert "{numref}" not in prose and "{eq}" not in prose and "{cite" not in prose
+
+
+# ---------------------------------------------------------------- bad input in d2l-book projects
+
+TINY_CONFIG = "[project]\ntitle = Tiny\n\n[build]\ntabs = pytorch, numpy\n"
+
+
+def tiny_project(root: Path, chapter: bytes | str, config: str = TINY_CONFIG) -> Path:
+    """A d2l-book project: its config.ini, an index listing one chapter, and the chapter."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.ini").write_text(config, encoding="utf8")
+    (root / "index.md").write_text("# Book\n\n```toc\nchapter\n```\n", encoding="utf8")
+    (root / "chapter.md").write_bytes(chapter.encode("utf8") if isinstance(chapter, str) else chapter)
+    return root
+
+
+def the_error(result: Build) -> str:
+    """The one error line of a build that stopped on bad input (and nothing else went wrong)."""
+    assert result.returncode == 2, result.output
+    for crash in ("Traceback", "Extension error", "Configuration error", "Exception occurred"):
+        assert crash not in result.output, result.output
+    (line,) = [line for line in result.output.splitlines() if "ERROR" in line]
+    return line[line.index("ERROR: ") :]  # after a status line Sphinx had not ended
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            "[project]\ntitle = Tiny\n\n[build]\ntabs pytorch, numpy\n",
+            "config.ini:5: cannot read 'tabs pytorch, numpy': a line of config.ini is a [section], "
+            "a 'key = value' or an indented continuation of the value above",
+        ),
+        (
+            "title = Tiny\n\n[build]\ntabs = pytorch, numpy\n",
+            "config.ini:1: 'title = Tiny' comes before any [section]; config.ini starts with one, such as [project]",
+        ),
+        (
+            "[project]\ntitle = Tiny\n\n[build]\ntabs = pytorch, numpy\ntabs = numpy\n",
+            "config.ini:6: [build] sets 'tabs' a second time; keep one of them",
+        ),
+        (
+            "[build]\ntabs = pytorch, numpy\n\n[build]\nexclusions = README.md\n",
+            "config.ini:4: a second [build] section; merge it into the first",
+        ),
+    ],
+    ids=["no-equals", "no-section", "duplicate-key", "duplicate-section"],
+)
+def test_a_config_ini_that_cannot_be_read_is_one_line_naming_its_line(tmp_path, config, message):
+    root = tiny_project(tmp_path / "book", "# Chapter\n\nText.\n", config)
+    assert the_error(build_project(root)) == f"ERROR: Book error: {message}"
+
+
+def test_a_d2lbook_chapter_not_saved_as_utf8_names_the_file_and_the_line(tmp_path):
+    chapter = "# Tensors\n:label:`sec_tensors`\n\n第一段。\n\n```{.python .input}\nx = 1\n```\n"
+    root = tiny_project(tmp_path / "book", chapter.encode("gbk"))
+    assert the_error(build_project(root, "-D", "d2l_selected=numpy")) == (
+        "ERROR: Book error: chapter.md:4: is not UTF-8 text (undecodable byte 0xb5 in column 1); save it as UTF-8"
+    )
