@@ -81,7 +81,7 @@ def read_book(
             if known is None or known[0] != digest:
                 chapter = read_chapter(path, docname, config, md_config, text)
                 blocks = saved.chapter_blocks(chapter) if chapter else []
-                readable, _ = readable_text(text, config)  # d2l-book sources: their MyST form
+                readable, _ = readable_text(text, config, path)  # d2l-book sources: their MyST form
                 known = (digest, outline(readable, md_config), chapter, blocks)
                 memo[docname] = known
             parsed[docname] = known[1:]

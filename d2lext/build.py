@@ -422,7 +422,7 @@ class BookBuild:
         if self.config.d2lbook is None:
             return line
         try:
-            _, line_map = readable_text(path.read_text(encoding="utf8"), self.config)
+            _, line_map = readable_text(path.read_text(encoding="utf8"), self.config, path)
         except OSError:
             return line
         return line_map[min(max(line, 1), len(line_map)) - 1] if line_map else line

@@ -101,8 +101,9 @@ def cell_frameworks(tags: list[str], config: BookConfig, where: str) -> tuple[st
     return tuple(names) or None
 
 
-def readable_text(text: str, config: BookConfig) -> tuple[str, tuple[int, ...]]:
-    """The text the pipeline reads for a Markdown source, and its line map (empty: the same lines).
+def readable_text(text: str, config: BookConfig, path: Path) -> tuple[str, tuple[int, ...]]:
+    """The text the pipeline reads for the Markdown source at ``path``, and its line map (empty:
+    the same lines).
 
     A d2l-book source (by its content, or all sources with ``d2l_source_format = "d2lbook"``) is
     converted with the book's ``config.ini`` settings; a MyST source is read as it is.
@@ -111,7 +112,10 @@ def readable_text(text: str, config: BookConfig) -> tuple[str, tuple[int, ...]]:
     if settings is None or config.source_format == "myst":
         return text, ()
     if config.source_format == "d2lbook" or d2lbook.is_d2lbook(text):
-        converted = d2lbook.convert(text, settings)
+        try:
+            converted = d2lbook.convert(text, settings)
+        except d2lbook.SourceError as error:
+            raise BookError(f"{display_path(path)}:{error.line}: {error}") from None
         return converted.text, converted.lines
     return text, ()
 
@@ -126,7 +130,7 @@ def read_chapter(
     """Read a text notebook (MyST-NB, or d2l-book Markdown when configured); ``None`` if the file is not one."""
     if text is None:
         text = read_text(path)
-    text, line_map = readable_text(text, config)
+    text, line_map = readable_text(text, config, path)
     shown = display_path(path)
     if not is_myst_markdown_notebook(text):
         _no_code_cells(text, shown, md_config)

@@ -13,7 +13,7 @@ import pytest
 from bs4 import BeautifulSoup
 from conftest import BOOKS, REPO, Build, build_in_process, run_with_package
 
-from d2lext.d2lbook import Library, Settings, apply_aliases, convert, is_d2lbook
+from d2lext.d2lbook import Library, Settings, SourceError, apply_aliases, convert, is_d2lbook
 
 SEEDS = Path(__file__).parent / "seeds"
 PAGE_11_1 = "chapter_optimization/optimization-intro"
@@ -373,3 +373,59 @@ def test_a_d2lbook_chapter_not_saved_as_utf8_names_the_file_and_the_line(tmp_pat
     assert the_error(build_project(root, "-D", "d2l_selected=numpy")) == (
         "ERROR: Book error: chapter.md:4: is not UTF-8 text (undecodable byte 0xb5 in column 1); save it as UTF-8"
     )
+
+
+@pytest.mark.parametrize(
+    ("chapter", "message"),
+    [
+        (
+            "# Chapter\n\n```{.python .input}\n#@tab pytorchh\nx = 1\n```\n",
+            "chapter.md:4: unknown tab 'pytorchh' in #@tab; the book's tabs (config.ini [build] tabs): pytorch, numpy",
+        ),
+        (
+            "# Chapter\n\n```{.python .input}\n%%tab numpy, jax\nx = 1\n```\n",
+            "chapter.md:4: unknown tab 'jax' in %%tab; the book's tabs (config.ini [build] tabs): pytorch, numpy",
+        ),
+        (
+            "# Chapter\n\n:begin_tab:`pytorchh`\nText.\n:end_tab:\n",
+            "chapter.md:3: unknown tab 'pytorchh' in :begin_tab:; the book's tabs (config.ini [build] tabs): "
+            "pytorch, numpy",
+        ),
+        (
+            "# Chapter\n\n```{.python .input}\nx = 1\n```\n\nProse.\n\n```python\nshown = 1\n\nMore prose.\n",
+            "chapter.md:9: this code block is never closed (no closing ```)",
+        ),
+        (
+            "# Chapter\n\n```{.python .input}\nx = 1\n\nMore prose.\n",
+            "chapter.md:3: this code block is never closed (no closing ```)",
+        ),
+        (
+            "# Chapter\n\n````eval_rst\n.. note::\n\n   ```\n   Text.\n   ```\n",
+            "chapter.md:3: this code block is never closed (no closing ````)",
+        ),
+    ],
+    ids=["tab", "percent-tab", "begin-tab", "fence", "cell", "eval-rst"],
+)
+def test_bad_markup_in_a_d2lbook_chapter_names_its_line(tmp_path, chapter, message):
+    root = tiny_project(tmp_path / "book", chapter)
+    assert the_error(build_project(root, "-D", "d2l_selected=numpy")) == f"ERROR: Book error: {message}"
+
+
+def test_closed_fences_of_every_kind_convert_and_an_open_one_does_not():
+    text = (
+        "# T\n\n"
+        "````markdown\n```python\nnested = 1\n```\n````\n\n"
+        "```toc\n:maxdepth: 1\n\nchapter\n```\n\n"
+        "```eval_rst\n.. note:: Hello\n```\n\n"
+        "~~~\ntilde = 1\n~~~\n\n"
+        "```{.python .input}\nx = 1\n````\n\n"  # a longer fence closes a shorter one
+        "Last words.\n"
+    )
+    converted = convert(text, SETTINGS)
+    assert "````markdown\n```python\nnested = 1\n```\n````" in converted.text
+    assert "```{toctree}\n:maxdepth: 1\n\nchapter\n```" in converted.text
+    assert "```{eval-rst}\n.. note:: Hello\n```" in converted.text
+    assert converted.text.endswith("Last words.\n")
+    with pytest.raises(SourceError, match="never closed") as raised:
+        convert("# T\n\n````markdown\n```python\nx = 1\n```\n\nProse.\n", SETTINGS)
+    assert raised.value.line == 3
