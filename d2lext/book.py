@@ -16,7 +16,7 @@ from myst_parser.config.main import MdParserConfig
 from . import saved
 from .cells import Chapter, read_chapter, readable_text
 from .config import BookConfig
-from .files import write_atomic
+from .files import read_text, write_atomic
 from .saved import Place, SavedBlock
 from .toc import Outline, outline, section_numbers, toc_order
 
@@ -75,13 +75,13 @@ def read_book(
         if path.suffix != ".md":
             return None
         if docname not in parsed:
-            text = path.read_text(encoding="utf8")
+            text = read_text(path)
             digest = hashlib.sha256(text.encode()).hexdigest()
             known = memo.get(docname)
             if known is None or known[0] != digest:
                 chapter = read_chapter(path, docname, config, md_config, text)
                 blocks = saved.chapter_blocks(chapter) if chapter else []
-                readable, _ = readable_text(text, config)  # d2l-book sources: their MyST form
+                readable, _ = readable_text(text, config, path)  # d2l-book sources: their MyST form
                 known = (digest, outline(readable, md_config), chapter, blocks)
                 memo[docname] = known
             parsed[docname] = known[1:]

@@ -154,7 +154,10 @@ class BookBuild:
     def start(self) -> None:
         """Take the build directory (waiting for another build of it), make the selected frameworks'
         own environments if they are missing, then warm kernels up."""
-        self._lock.acquire(self.log.info)
+        try:
+            self._lock.acquire(self.log.info)
+        except OSError as error:  # the build folder cannot be made or written
+            raise BookError(_os_error(error, self.root)) from None
         with self.stage():
             for framework in self.config.selected_frameworks:
                 if framework.environment is not None:
@@ -477,7 +480,7 @@ class BookBuild:
         if self.config.d2lbook is None:
             return line
         try:
-            _, line_map = readable_text(path.read_text(encoding="utf8"), self.config)
+            _, line_map = readable_text(path.read_text(encoding="utf8"), self.config, path)
         except OSError:
             return line
         return line_map[min(max(line, 1), len(line_map)) - 1] if line_map else line
@@ -550,6 +553,11 @@ def _os_error(error: OSError, root: Path) -> str:
     """One line for an operating-system error, naming the folder involved."""
     path = Path(error.filename) if error.filename else root
     reason = error.strerror or str(error)
+    if error.errno == errno.EISDIR:
+        return f"cannot write to {path}: it is a folder, not a file"
+    blocking = next((part for part in (path, *path.parents) if part.is_file()), None)
+    if error.errno in (errno.EEXIST, errno.ENOTDIR) and blocking is not None:
+        return f"cannot write to {blocking}: it is a file, not a folder"
     if error.errno in _UNWRITABLE:
         folder = path if path.is_dir() else path.parent
         return f"cannot write to {folder}: {reason}"

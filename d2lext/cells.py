@@ -26,6 +26,7 @@ from myst_parser.parsers.mdit import create_md_parser
 from . import d2lbook
 from .config import KNOWN_TAGS, BookConfig, positive_seconds
 from .errors import BookError
+from .files import display_path, read_text
 
 
 @dc.dataclass(frozen=True)
@@ -85,13 +86,6 @@ class Chapter:
         return [cell for cell in self.cells if cell.runs_in(framework)]
 
 
-def display_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 def cell_frameworks(tags: list[str], config: BookConfig, where: str) -> tuple[str, ...] | None:
     """The frameworks a cell's tags name, ``None`` when it names none (a shared cell)."""
     names = []
@@ -107,8 +101,9 @@ def cell_frameworks(tags: list[str], config: BookConfig, where: str) -> tuple[st
     return tuple(names) or None
 
 
-def readable_text(text: str, config: BookConfig) -> tuple[str, tuple[int, ...]]:
-    """The text the pipeline reads for a Markdown source, and its line map (empty: the same lines).
+def readable_text(text: str, config: BookConfig, path: Path) -> tuple[str, tuple[int, ...]]:
+    """The text the pipeline reads for the Markdown source at ``path``, and its line map (empty:
+    the same lines).
 
     A d2l-book source (by its content, or all sources with ``d2l_source_format = "d2lbook"``) is
     converted with the book's ``config.ini`` settings; a MyST source is read as it is.
@@ -117,7 +112,10 @@ def readable_text(text: str, config: BookConfig) -> tuple[str, tuple[int, ...]]:
     if settings is None or config.source_format == "myst":
         return text, ()
     if config.source_format == "d2lbook" or d2lbook.is_d2lbook(text):
-        converted = d2lbook.convert(text, settings)
+        try:
+            converted = d2lbook.convert(text, settings)
+        except d2lbook.SourceError as error:
+            raise BookError(f"{display_path(path)}:{error.line}: {error}") from None
         return converted.text, converted.lines
     return text, ()
 
@@ -131,8 +129,8 @@ def read_chapter(
 ) -> Chapter | None:
     """Read a text notebook (MyST-NB, or d2l-book Markdown when configured); ``None`` if the file is not one."""
     if text is None:
-        text = path.read_text(encoding="utf8")
-    text, line_map = readable_text(text, config)
+        text = read_text(path)
+    text, line_map = readable_text(text, config, path)
     shown = display_path(path)
     if not is_myst_markdown_notebook(text):
         _no_code_cells(text, shown, md_config)

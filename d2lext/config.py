@@ -351,7 +351,9 @@ def load(config: Any, conf_dir: Path | None = None) -> BookConfig:
     """The validated configuration from anything holding the options as attributes (Sphinx's
     ``Config``); paths in options are relative to ``conf_dir`` (the folder of ``conf.py``)."""
     parsed: dict[str, Any] = {"conf_dir": conf_dir or Path.cwd()}
-    for field in dc.fields(BookConfig):
+    # A d2l-book config.ini first: the other options may come from it (`make html BOOK=...`), so
+    # when it cannot be read, that is the error to report.
+    for field in sorted(dc.fields(BookConfig), key=lambda field: field.name != "d2lbook"):
         parsed[field.name] = field.metadata["parse"](getattr(config, PREFIX + field.name), parsed)
     del parsed["conf_dir"]
     return BookConfig(**parsed)

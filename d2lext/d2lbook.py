@@ -20,17 +20,22 @@ every message still names the author's file and line.
 from __future__ import annotations
 
 import ast
+import configparser
 import dataclasses as dc
 import re
 import sys
 import textwrap
+from pathlib import Path
+
+from .errors import BookError
+from .files import display_path, read_text
 
 #: The front matter that makes a converted chapter with code a MyST-NB notebook.
 NOTEBOOK_HEADER = ["---", "file_format: mystnb", "kernelspec:", "  name: python3", "  display_name: Python 3", "---"]
 
 _CELL = re.compile(r"^(?P<fence>`{3,})\{\.python\s+\.input\b[^}]*\}\s*$")
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
-_TAB = re.compile(r"^\s*(?:#@tab|%%tab)\s+(?P<names>.+?)\s*$")
+_TAB = re.compile(r"^\s*(?P<marker>#@tab|%%tab)\s+(?P<names>.+?)\s*$")
 _HIDE = {"#@hide_output": "remove-output", "#@hide_code": "remove-input", "#@hide": "remove-cell"}
 _LABEL = re.compile(r"^\s*:label:`(?P<label>[^`]+)`\s*$")
 _EQLABEL = re.compile(r"\s*:eqlabel:`(?P<label>[^`]+)`\s*$")
@@ -47,6 +52,14 @@ _SLIDE_KEEP = re.compile(r"\[\*\*(.+?)\*\*\]|\(\*\*(.+?)\*\*\)", re.S)
 _SLIDE_DROP = re.compile(r"\[~~(.+?)~~\]|\(~~(.+?)~~\)", re.S)
 _SELECTED = re.compile(r"^(?P<indent>\s*)(?P<keyword>if|elif)\s+tab\.selected\((?P<names>[^)]*)\)\s*:\s*$")
 _ELSE = re.compile(r"^(?P<indent>\s*)else\s*:\s*$")
+
+
+class SourceError(ValueError):
+    """Markup that cannot be read as the author meant it; ``line`` is its line in the source."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line = line
 
 
 @dc.dataclass(frozen=True)
@@ -84,6 +97,16 @@ class Settings:
 
     def framework(self, tab: str) -> str:
         return self.frameworks.get(tab, tab)
+
+    def check_tabs(self, names: list[str], marker: str, line: int) -> None:
+        """Stop at a tab name that is not one of the book's (a typo would make a framework of it)."""
+        unknown = [name for name in names if name != "all" and name not in self.tabs]
+        if unknown:
+            raise SourceError(
+                line,
+                f"unknown tab {', '.join(map(repr, unknown))} in {marker}; "
+                f"the book's tabs (config.ini [build] tabs): {', '.join(self.tabs) or 'none'}",
+            )
 
     def module_code(self, framework: str) -> str:
         """The aliases the saved module of one of our frameworks gains."""
@@ -130,7 +153,10 @@ class _Output:
 
 
 def convert(text: str, settings: Settings) -> Converted:
-    """A d2l-book source as MyST-NB text, with each converted line's source line."""
+    """A d2l-book source as MyST-NB text, with each converted line's source line.
+
+    Raises ``SourceError`` for markup that would be lost or misread: a code block never closed,
+    a tab that is not one of the book's."""
     source = text.splitlines()
     out = _Output()
     has_code = any(_CELL.match(line) for line in source)
@@ -223,7 +249,9 @@ def convert(text: str, settings: Settings) -> Converted:
             continue
         begin = _BEGIN_TAB.match(line)
         if begin:
-            names = [settings.framework(name.strip()) for name in re.split(r"[,\s]+", begin.group("names")) if name]
+            tabs = [name for name in re.split(r"[,\s]+", begin.group("names")) if name]
+            settings.check_tabs(tabs, ":begin_tab:", number)
+            names = [settings.framework(name) for name in tabs]
             if "all" in names:
                 names = [settings.framework(tab) for tab in settings.tabs]
             out.add(f":::{{framework}} {', '.join(names)}", number)
@@ -249,11 +277,13 @@ def convert(text: str, settings: Settings) -> Converted:
 
 
 def _closing(lines: list[str], start: int, fence: str) -> int:
-    """Index of the line closing the fence opened at ``start`` (the last line if it never closes)."""
+    """Index of the line closing the fence opened at ``start`` (as long as it, or longer).
+
+    A fence never closed would take the rest of the file (its prose lost): an error."""
     for index in range(start + 1, len(lines)):
         if lines[index].strip() == fence or (lines[index].startswith(fence) and not lines[index].strip(fence[0])):
             return index
-    return len(lines) - 1
+    raise SourceError(start + 1, f"this code block is never closed (no closing {fence})")
 
 
 def _table_ends(lines: list[str], start: int) -> int | None:
@@ -305,8 +335,10 @@ def _code_cell(body: list[str], fence_line: int, settings: Settings, out: _Outpu
     origins = [fence_line + 1 + offset for offset in range(len(lines))]
     tabs = [settings.tabs[0]] if settings.tabs else []
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is not None and _TAB.match(lines[first]):
-        names = [name for name in re.split(r"[,\s]+", _TAB.match(lines[first]).group("names")) if name]
+    tab_line = _TAB.match(lines[first]) if first is not None else None
+    if tab_line:
+        names = [name for name in re.split(r"[,\s]+", tab_line.group("names")) if name]
+        settings.check_tabs(names, tab_line.group("marker"), origins[first])
         tabs = list(settings.tabs) if "all" in names else names
         del lines[first], origins[first]
     tags = []
@@ -519,12 +551,21 @@ class Project:
     libraries: dict[str, Library] = dc.field(default_factory=dict)
 
 
-def read_config(path) -> Project:
-    """Read a d2l-book ``config.ini`` (sections it does not use here are ignored)."""
-    import configparser
+def read_config(path: Path) -> Project:
+    """Read a d2l-book ``config.ini`` (sections it does not use here are ignored).
 
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    parser.read(path, encoding="utf8")
+    As d2l-book does, a key set twice in a section, or a section given twice, is an error; so is a
+    line it cannot read. Each is a book error naming the line."""
+    path = Path(path)
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    try:
+        text = read_text(path)
+    except OSError as error:
+        raise BookError(f"{display_path(path)}: cannot be read: {error.strerror or error}") from None
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as error:
+        raise BookError(f"{display_path(path)}:{_config_problem(error, text.splitlines())}") from None
 
     def get(section: str, key: str) -> str:
         return parser.get(section, key, fallback="").strip()
@@ -577,6 +618,27 @@ def read_config(path) -> Project:
         bibfile=get("pdf", "bibfile"),
         libraries=libraries,
     )
+
+
+def _config_problem(error: configparser.Error, lines: list[str]) -> str:
+    """``"<line>: <what is wrong>"`` for an error of configparser's."""
+    if isinstance(error, configparser.MissingSectionHeaderError):
+        return (
+            f"{error.lineno}: {error.line.strip()!r} comes before any [section]; "
+            f"config.ini starts with one, such as [project]"
+        )
+    if isinstance(error, configparser.DuplicateSectionError):
+        return f"{error.lineno}: a second [{error.section}] section; merge it into the first"
+    if isinstance(error, configparser.DuplicateOptionError):
+        return f"{error.lineno}: [{error.section}] sets {error.option!r} a second time; keep one of them"
+    if isinstance(error, configparser.ParsingError) and error.errors:
+        number = error.errors[0][0]
+        line = lines[number - 1].strip() if 0 < number <= len(lines) else ""
+        return (
+            f"{number}: cannot read {line!r}: a line of config.ini is a [section], a 'key = value' "
+            f"or an indented continuation of the value above"
+        )
+    return f" {error}"
 
 
 def settings_from(project: Project, frameworks: dict[str, str] | None = None) -> Settings:

@@ -168,7 +168,7 @@ class BookParser(MystNbParser):
         build = book_build(env)
         path = str(env.doc2path(env.docname))
         if build is not None:
-            inputstring, _ = readable_text(inputstring, build.config)  # d2l-book Markdown: its MyST form
+            inputstring, _ = readable_text(inputstring, build.config, Path(path))  # d2l-book Markdown: its MyST form
         merged = build.merged_notebook(path) if build is not None else None
         if merged is None:
             return super().parse(inputstring, document)

@@ -1,4 +1,5 @@
-"""Writing files so that a reader (or a second build) never sees half of one."""
+"""Reading the author's files (named as the author knows them), and writing files so that a reader
+(or a second build) never sees half of one."""
 
 from __future__ import annotations
 
@@ -6,6 +7,31 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+
+from .errors import BookError
+
+
+def display_path(path: Path) -> str:
+    """Path shown in messages: relative to where the build was started, when possible."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def read_text(path: Path) -> str:
+    """A source file's text; a file that is not UTF-8 is a book error naming its first undecodable byte."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf8")
+    except UnicodeDecodeError as error:
+        start = data.rfind(b"\n", 0, error.start) + 1  # of the line holding the byte
+        line = data.count(b"\n", 0, error.start) + 1
+        column = len(data[start : error.start].decode("utf8")) + 1
+        raise BookError(
+            f"{display_path(path)}:{line}: is not UTF-8 text (undecodable byte 0x{data[error.start]:02x} "
+            f"in column {column}); save it as UTF-8"
+        ) from None
 
 
 def umask() -> int:

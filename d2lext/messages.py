@@ -33,7 +33,8 @@ def stop_on_book_errors(handler):
         try:
             return handler(*args, **kwargs)
         except BookError as error:
-            logger.error(f"{error.category}: {error}")
+            with logging.prefixed_warnings(""):  # the line alone, not "while setting up extension d2lext: ..."
+                logger.error(f"{error.category}: {error}")
             raise SystemExit(2) from None
 
     return run

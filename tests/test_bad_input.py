@@ -137,3 +137,16 @@ def test_a_failure_names_the_line_of_the_failing_cell_not_of_the_function_it_cal
     assert result.returncode == 2
     (line,) = error_lines(result.output)
     assert "chapter.md:21 [numpy] ZeroDivisionError: division by zero" in line  # not 14 (in boom), not 20
+
+
+def test_a_chapter_not_saved_as_utf8_names_the_file_and_the_line(tmp_path):
+    root = write_book(tmp_path, "# Chapter\n\nPlain text.\n\n第二段，中文。\n")  # line 12 is Chinese
+    chapter = root / "chapter.md"
+    chapter.write_bytes(chapter.read_text(encoding="utf8").encode("gbk"))
+    result = build(root, "-D", "d2l_selected=numpy")
+    assert result.returncode == 2
+    (line,) = error_lines(result.output)
+    assert line.endswith(
+        "ERROR: Book error: chapter.md:12: is not UTF-8 text (undecodable byte 0xb5 in column 1); save it as UTF-8"
+    )
+    assert "Traceback" not in result.output and "Extension error" not in result.output

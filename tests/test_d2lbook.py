@@ -13,7 +13,7 @@ import pytest
 from bs4 import BeautifulSoup
 from conftest import BOOKS, REPO, Build, build_in_process, run_with_package
 
-from d2lext.d2lbook import Library, Settings, apply_aliases, convert, is_d2lbook
+from d2lext.d2lbook import Library, Settings, SourceError, apply_aliases, convert, is_d2lbook
 
 SEEDS = Path(__file__).parent / "seeds"
 PAGE_11_1 = "chapter_optimization/optimization-intro"
@@ -314,3 +314,118 @@ def test_the_notebooks_prose_links_references_to_the_site(constructs):
     assert "$$s = \\sum_{i=1}^n x_i$$\n" in prose and "(eq_sum)" not in prose
     assert "![一个方块](../img/square.svg)" in prose
     assert "{numref}" not in prose and "{eq}" not in prose and "{cite" not in prose
+
+
+# ---------------------------------------------------------------- bad input in d2l-book projects
+
+TINY_CONFIG = "[project]\ntitle = Tiny\n\n[build]\ntabs = pytorch, numpy\n"
+
+
+def tiny_project(root: Path, chapter: bytes | str, config: str = TINY_CONFIG) -> Path:
+    """A d2l-book project: its config.ini, an index listing one chapter, and the chapter."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.ini").write_text(config, encoding="utf8")
+    (root / "index.md").write_text("# Book\n\n```toc\nchapter\n```\n", encoding="utf8")
+    (root / "chapter.md").write_bytes(chapter.encode("utf8") if isinstance(chapter, str) else chapter)
+    return root
+
+
+def the_error(result: Build) -> str:
+    """The one error line of a build that stopped on bad input (and nothing else went wrong)."""
+    assert result.returncode == 2, result.output
+    for crash in ("Traceback", "Extension error", "Configuration error", "Exception occurred"):
+        assert crash not in result.output, result.output
+    (line,) = [line for line in result.output.splitlines() if "ERROR" in line]
+    return line[line.index("ERROR: ") :]  # after a status line Sphinx had not ended
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            "[project]\ntitle = Tiny\n\n[build]\ntabs pytorch, numpy\n",
+            "config.ini:5: cannot read 'tabs pytorch, numpy': a line of config.ini is a [section], "
+            "a 'key = value' or an indented continuation of the value above",
+        ),
+        (
+            "title = Tiny\n\n[build]\ntabs = pytorch, numpy\n",
+            "config.ini:1: 'title = Tiny' comes before any [section]; config.ini starts with one, such as [project]",
+        ),
+        (
+            "[project]\ntitle = Tiny\n\n[build]\ntabs = pytorch, numpy\ntabs = numpy\n",
+            "config.ini:6: [build] sets 'tabs' a second time; keep one of them",
+        ),
+        (
+            "[build]\ntabs = pytorch, numpy\n\n[build]\nexclusions = README.md\n",
+            "config.ini:4: a second [build] section; merge it into the first",
+        ),
+    ],
+    ids=["no-equals", "no-section", "duplicate-key", "duplicate-section"],
+)
+def test_a_config_ini_that_cannot_be_read_is_one_line_naming_its_line(tmp_path, config, message):
+    root = tiny_project(tmp_path / "book", "# Chapter\n\nText.\n", config)
+    assert the_error(build_project(root)) == f"ERROR: Book error: {message}"
+
+
+def test_a_d2lbook_chapter_not_saved_as_utf8_names_the_file_and_the_line(tmp_path):
+    chapter = "# Tensors\n:label:`sec_tensors`\n\n第一段。\n\n```{.python .input}\nx = 1\n```\n"
+    root = tiny_project(tmp_path / "book", chapter.encode("gbk"))
+    assert the_error(build_project(root, "-D", "d2l_selected=numpy")) == (
+        "ERROR: Book error: chapter.md:4: is not UTF-8 text (undecodable byte 0xb5 in column 1); save it as UTF-8"
+    )
+
+
+@pytest.mark.parametrize(
+    ("chapter", "message"),
+    [
+        (
+            "# Chapter\n\n```{.python .input}\n#@tab pytorchh\nx = 1\n```\n",
+            "chapter.md:4: unknown tab 'pytorchh' in #@tab; the book's tabs (config.ini [build] tabs): pytorch, numpy",
+        ),
+        (
+            "# Chapter\n\n```{.python .input}\n%%tab numpy, jax\nx = 1\n```\n",
+            "chapter.md:4: unknown tab 'jax' in %%tab; the book's tabs (config.ini [build] tabs): pytorch, numpy",
+        ),
+        (
+            "# Chapter\n\n:begin_tab:`pytorchh`\nText.\n:end_tab:\n",
+            "chapter.md:3: unknown tab 'pytorchh' in :begin_tab:; the book's tabs (config.ini [build] tabs): "
+            "pytorch, numpy",
+        ),
+        (
+            "# Chapter\n\n```{.python .input}\nx = 1\n```\n\nProse.\n\n```python\nshown = 1\n\nMore prose.\n",
+            "chapter.md:9: this code block is never closed (no closing ```)",
+        ),
+        (
+            "# Chapter\n\n```{.python .input}\nx = 1\n\nMore prose.\n",
+            "chapter.md:3: this code block is never closed (no closing ```)",
+        ),
+        (
+            "# Chapter\n\n````eval_rst\n.. note::\n\n   ```\n   Text.\n   ```\n",
+            "chapter.md:3: this code block is never closed (no closing ````)",
+        ),
+    ],
+    ids=["tab", "percent-tab", "begin-tab", "fence", "cell", "eval-rst"],
+)
+def test_bad_markup_in_a_d2lbook_chapter_names_its_line(tmp_path, chapter, message):
+    root = tiny_project(tmp_path / "book", chapter)
+    assert the_error(build_project(root, "-D", "d2l_selected=numpy")) == f"ERROR: Book error: {message}"
+
+
+def test_closed_fences_of_every_kind_convert_and_an_open_one_does_not():
+    text = (
+        "# T\n\n"
+        "````markdown\n```python\nnested = 1\n```\n````\n\n"
+        "```toc\n:maxdepth: 1\n\nchapter\n```\n\n"
+        "```eval_rst\n.. note:: Hello\n```\n\n"
+        "~~~\ntilde = 1\n~~~\n\n"
+        "```{.python .input}\nx = 1\n````\n\n"  # a longer fence closes a shorter one
+        "Last words.\n"
+    )
+    converted = convert(text, SETTINGS)
+    assert "````markdown\n```python\nnested = 1\n```\n````" in converted.text
+    assert "```{toctree}\n:maxdepth: 1\n\nchapter\n```" in converted.text
+    assert "```{eval-rst}\n.. note:: Hello\n```" in converted.text
+    assert converted.text.endswith("Last words.\n")
+    with pytest.raises(SourceError, match="never closed") as raised:
+        convert("# T\n\n````markdown\n```python\nx = 1\n```\n\nProse.\n", SETTINGS)
+    assert raised.value.line == 3

@@ -170,6 +170,53 @@ def test_a_read_only_cache_folder_is_one_line_naming_it(tmp_path):
     assert "Traceback" not in result.output and "Extension error" not in result.output
 
 
+def read_only(folder: Path) -> bool:
+    """Make ``folder`` read-only, as root too (immutable: root ignores permissions); whether it worked."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return True
+    return subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+
+
+def writable(folder: Path) -> None:
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    folder.chmod(0o755)
+
+
+def test_a_build_folder_that_cannot_be_written_is_one_line_naming_it(tmp_path):
+    root = write_book(tmp_path, "# Chapter\n\n" + cell("print(1)"))
+    folder = root / "_build"
+    folder.mkdir()
+    if not read_only(folder):
+        pytest.skip("cannot make a folder read-only here (root without chattr)")
+    try:
+        result = numpy_only(root)
+    finally:
+        writable(folder)
+    assert result.returncode == 2
+    (line,) = error_lines(result.output)
+    reason = "Operation not permitted" if os.geteuid() == 0 else "Permission denied"
+    assert line == f"ERROR: Book error: cannot write to {folder}: {reason}"
+    assert "Traceback" not in result.output and "Extension error" not in result.output
+
+
+@pytest.mark.parametrize("blocked", ["_build", "_build/.d2l.lock"])
+def test_a_build_folder_blocked_by_a_file_or_a_folder_is_one_line_naming_it(tmp_path, blocked):
+    root = write_book(tmp_path, "# Chapter\n\n" + cell("print(1)"))
+    if blocked == "_build":  # a file where the build folder should be
+        (root / "_build").write_text("not a folder")
+        expected = f"cannot write to {root / '_build'}: it is a file, not a folder"
+    else:  # a folder where the build's lock file should be
+        (root / blocked).mkdir(parents=True)
+        expected = f"cannot write to {root / blocked}: it is a folder, not a file"
+    result = numpy_only(root)
+    assert result.returncode == 2
+    (line,) = error_lines(result.output)
+    assert line == f"ERROR: Book error: {expected}"
+    assert "Traceback" not in result.output and "Extension error" not in result.output
+
+
 def report_of(root: Path) -> dict:
     return json.loads((root / "_build" / "d2l-report.json").read_text())
 

@@ -9,13 +9,17 @@ import os
 from pathlib import Path
 
 import d2lext
-from d2lext.d2lbook import FRAMEWORK_NAMES, LABELS, MODULES, read_config
+from d2lext.d2lbook import FRAMEWORK_NAMES, LABELS, MODULES, Project, read_config
+from d2lext.errors import BookError
 
 BOOK = Path(os.environ.get("D2L_BOOK", ".")).resolve()
 CONFIG = BOOK / "config.ini"
 if not CONFIG.is_file():
     raise SystemExit(f"{BOOK} has no config.ini: `make html BOOK=...` builds a d2l-book project folder")
-_project = read_config(CONFIG)
+try:
+    _project = read_config(CONFIG)
+except BookError:  # reported, as one line, when the extension reads d2l_d2lbook (Sphinx would print a traceback)
+    _project = Project()
 _environments = Path(d2lext.__file__).parent / "environments"
 
 project = _project.title or BOOK.name
