@@ -41,6 +41,7 @@ from .errors import BookError, ExecutionFailed
 from .files import write_if_changed
 from .lock import BuildLock
 from .merge import merge
+from .outputs import Paths, book_paths, readable_result
 from .package import archive_path, module_source, write_archive, write_package
 from .package_check import package_report
 from .plan import Plan, documents_to_read, due_runs, run_keys
@@ -107,6 +108,7 @@ class BookBuild:
         self._documents_changed = False
         self._bibliography: dict | None = None
         self._fingerprints: Fingerprints | None = None
+        self._paths: Paths | None = None
         self.notebooks_changed = False
         self.pages_written = False
         """Whether this build wrote a page (the search index is then made again)."""
@@ -343,7 +345,7 @@ class BookBuild:
         results: list[Result] = []
         missing: list[Run] = []
         for run in due:
-            cached = self.cache.load(run, plan.keys[run.chapter.docname, run.framework.name])
+            cached = self.readable(self.cache.load(run, plan.keys[run.chapter.docname, run.framework.name]))
             if cached is None:
                 missing.append(run)
             else:
@@ -358,6 +360,7 @@ class BookBuild:
         unstored: list[OSError] = []
 
         def finished(result: Result) -> None:
+            self.readable(result)
             if not result.failure:  # stored at once: an interrupted build keeps what finished
                 try:
                     self.cache.store(result, plan.keys[result.run.chapter.docname, result.run.framework.name])
@@ -447,7 +450,20 @@ class BookBuild:
         key = self.plan.keys.get((docname, framework)) if self.plan else None
         if found is None and key:
             found = self.cache.load(Run(self.plan.chapters[docname], self.config.frameworks[framework]), key)
+            found = self.readable(found)
         return found
+
+    def readable(self, result: Result | None) -> Result | None:
+        """A run's outputs and failure as readers see them (``outputs.py``): a result as it
+        arrives from a kernel, or from the cache (entries stored before are cleaned the same way)."""
+        if self._paths is None:  # the kernels' Pythons, the build's own, the book, the build folder
+            pythons = [
+                kernel_python(self.kernel_specs, framework.kernel)
+                or (self.environments.python(framework) if framework.environment else None)
+                for framework in self.config.selected_frameworks
+            ]
+            self._paths = book_paths([python for python in pythons if python], self.source, self.root)
+        return readable_result(result, self._paths)
 
     def numbering_differences(self, site_numbers: dict[str, list[tuple[int, ...]]]) -> list[tuple[str, str]]:
         """``(docname, message)`` for each document saving code whose section numbers (computed before

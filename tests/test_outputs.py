@@ -3,10 +3,13 @@ in pages, downloaded notebooks, notebook archives and the report."""
 
 from __future__ import annotations
 
+import json
 import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
+from conftest import build, write_book
 
 from d2lext.merge import comparable
 from d2lext.outputs import (
@@ -153,3 +156,165 @@ def test_error_outputs_and_failures_are_cleaned(tmp_path):
     shown = readable_failure(failure, paths)
     assert (shown.summary, shown.traceback) == ("E: bad <book>/a", "File <book>/h.py x.py")
     assert readable_failure(shown, paths) == shown
+
+
+# ---------------------------------------------------------------------------------------- builds
+
+
+def cell(code: str, tags: str = "") -> str:
+    return f"```{{code-cell}} ipython3\n{tags}{code}\n```\n"
+
+
+def numpy_only(root: Path, *options: str):
+    return build(root, "-D", "d2l_selected=numpy", *options)
+
+
+def outputs_of(result, page: str = "chapter") -> list[list[str]]:
+    """The text of each output block of each cell, as the page shows them."""
+    return [
+        [block.get_text().strip("\n") for block in cell.select(".output")]
+        for cell in result.page(page).select(".cell_output")
+    ]
+
+
+def notebook_of(root: Path) -> nbformat.NotebookNode:
+    """The NumPy notebook readers download from the page (``notebook_links.py``)."""
+    return nbformat.read(root / "_build" / "html" / "notebooks" / "numpy" / "chapter.ipynb", as_version=4)
+
+
+def notebook_outputs(notebook: nbformat.NotebookNode) -> list[list[tuple]]:
+    return [
+        [(o.output_type, o.get("name"), o.get("text")) for o in c.outputs] for c in notebook.cells if c.get("outputs")
+    ]
+
+
+#: A progress bar, one stream message per update; on stderr, erasing the line first, as tqdm does.
+PROGRESS = (
+    "import time\nfor i in range(0, 101, 5):\n    print(f'\\r{i}%', end='', flush=True)\n    time.sleep(0.005)\nprint()"
+)
+ERASING = (
+    "import sys, time\n"
+    "for i in range(0, 101, 25):\n"
+    "    sys.stderr.write(f'\\r\\x1b[2Kloading {i}/100')\n"
+    "    sys.stderr.flush()\n"
+    "    time.sleep(0.005)\n"
+    "sys.stderr.write('\\n');"
+)
+
+
+def test_a_progress_bar_shows_its_last_state_in_the_page_and_the_notebook(tmp_path):
+    root = write_book(tmp_path, "# Chapter\n\n" + cell(PROGRESS) + "\n" + cell(ERASING))
+    result = numpy_only(root)
+    assert result.returncode == 0, result.output
+    assert outputs_of(result) == [["100%"], ["loading 100/100"]]
+    assert notebook_outputs(notebook_of(root)) == [
+        [("stream", "stdout", "100%\n")],
+        [("stream", "stderr", "loading 100/100\n")],
+    ]
+
+
+HYPERLINK = r"\x1b]8;;http://example.com\x1b\\the docs\x1b]8;;\x1b\\"
+
+
+def test_escape_sequences_other_than_colours_are_removed_from_streams_and_tracebacks(tmp_path):
+    printed = cell(f'print("see {HYPERLINK}, in \\x1b[31mred\\x1b[0m\\x1b[K\\x1b[A")')
+    raised = cell(f'raise ValueError("see {HYPERLINK}")', ":tags: [raises-exception]\n")
+    root = write_book(tmp_path, "# Chapter\n\n" + printed + "\n" + raised)
+    result = numpy_only(root)
+    assert result.returncode == 0, result.output
+    shown, error = outputs_of(result)
+    assert shown == ["see the docs, in red"]
+    assert error[0].endswith("ValueError: see the docs")
+    assert result.page("chapter").select_one(".cell_output .-Color-Red").get_text() == "red"  # colours stay
+    assert "highlighting_failure" not in result.output  # nothing the page's lexer stumbles on
+    printed_out, error_out = (c.outputs for c in notebook_of(root).cells if c.get("outputs"))
+    assert printed_out[0].text == "see the docs, in \x1b[31mred\x1b[0m\n"
+    assert "\x1b]" not in "".join(error_out[0].traceback)  # the cell's source shows "\\x1b]8;;" as written
+    assert plain_escapes(error_out[0].traceback[-1], colours=False) == "ValueError: see the docs"
+
+
+#: A module of the book: a warning and an error from library code, raised through it.
+HELPER = """import warnings
+
+import numpy as np
+
+
+def warn():
+    warnings.warn('careful')
+
+
+def invert():
+    return np.linalg.inv(np.zeros((2, 2)))
+"""
+
+
+def machine_paths(root: Path) -> list[str]:
+    """This machine's folders that outputs could name: the book's and the build's Python."""
+    return [str(root), str(root.resolve()), sys.prefix, str(Path(sys.prefix).resolve()), sys.base_prefix]
+
+
+def test_machine_paths_are_named_after_the_environment_or_the_book(tmp_path):
+    chapter = "# Chapter\n\n" + "\n".join(
+        [
+            cell("import helper\nhelper.warn()"),
+            cell("import os\nprint(os.environ['MATPLOTLIBRC'])"),
+            cell("import numpy as np\nnp.linalg.inv(np.zeros((2, 2)))", ":tags: [raises-exception]\n"),
+        ]
+    )
+    root = write_book(tmp_path / "book", chapter)
+    (root / "helper.py").write_text(HELPER)
+    result = numpy_only(root)
+    assert result.returncode == 0, result.output
+
+    warned, printed, raised = outputs_of(result)
+    assert warned == ["<book>/helper.py:7: UserWarning: careful\n  warnings.warn('careful')"]
+    assert printed == ["<build>/.d2l-cache/matplotlibrc"]
+    assert "File <venv>/site-packages/numpy/linalg/" in raised[0]
+    shown = "\n".join(text for blocks in outputs_of(result) for text in blocks)
+
+    notebook = nbformat.writes(notebook_of(root))
+    assert "<book>/helper.py:7: UserWarning" in notebook and "<venv>/site-packages/numpy/linalg/" in notebook
+    with zipfile.ZipFile(root / "_build" / "html" / "notebooks" / "numpy.zip") as archive:
+        packed = archive.read("numpy/chapter.ipynb").decode()
+    assert packed == notebook
+    for place in machine_paths(root):
+        assert place not in shown and place not in notebook
+
+
+def test_the_report_names_paths_in_a_failure_after_the_environment_or_the_book(tmp_path):
+    root = write_book(tmp_path / "book", "# Chapter\n\n" + cell("import helper\nhelper.invert()"))
+    (root / "helper.py").write_text(HELPER)
+    result = numpy_only(root, "-D", "d2l_keep_going=1")
+    assert result.returncode == 0, result.output
+    (run,) = json.loads((root / "_build" / "d2l-report.json").read_text())["details"]
+    assert run["status"] == "failed"
+    error = run["error"]
+    assert error.startswith("chapter.md:12 [numpy] LinAlgError: Singular matrix")
+    assert "File <book>/helper.py:11, in invert()" in error
+    assert "File <venv>/site-packages/numpy/linalg/" in error
+    assert "\x1b" not in error
+    for place in machine_paths(root):
+        assert place not in error
+        assert place not in "\n".join(text for blocks in outputs_of(result) for text in blocks)
+
+
+def test_a_cache_entry_stored_before_is_shown_cleaned_without_running_again(tmp_path):
+    root = write_book(tmp_path / "book", "# Chapter\n\n" + cell("print('done')"))
+    assert numpy_only(root).returncode == 0
+    (entry,) = (root / "_build" / ".d2l-cache" / "chapter" / "numpy").glob("*.json")
+    stored = json.loads(entry.read_text())
+    # As builds before this cleaning stored a progress bar and a warning: one output per update.
+    raw = [stream(f"\r{i}%") for i in range(0, 101, 50)] + [
+        stream(f"{root}/helper.py:7: UserWarning: careful\n", "stderr")
+    ]
+    stored["cells"][0][1] = raw
+    entry.write_text(json.dumps(stored))
+    (root / "chapter.md").touch()  # read the page again
+
+    result = numpy_only(root)
+    assert result.returncode == 0, result.output
+    assert json.loads((root / "_build" / "d2l-report.json").read_text())["details"][0]["status"] == "cached"
+    assert outputs_of(result) == [["100%", "<book>/helper.py:7: UserWarning: careful"]]
+    assert notebook_outputs(notebook_of(root)) == [
+        [("stream", "stdout", "100%"), ("stream", "stderr", "<book>/helper.py:7: UserWarning: careful\n")]
+    ]
