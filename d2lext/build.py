@@ -41,6 +41,7 @@ from .errors import BookError, ExecutionFailed
 from .files import write_if_changed
 from .lock import BuildLock
 from .merge import merge
+from .outputs import Paths, book_paths, readable_result
 from .package import archive_path, module_source, write_archive, write_package
 from .package_check import package_report
 from .plan import Plan, documents_to_read, due_runs, in_order, run_keys, upstream_runs
@@ -118,6 +119,7 @@ class BookBuild:
         self._documents_changed = False
         self._bibliography: dict | None = None
         self._fingerprints: Fingerprints | None = None
+        self._paths: Paths | None = None
         self.notebooks_changed = False
         self.pages_written = False
         """Whether this build wrote a page (the search index is then made again)."""
@@ -383,9 +385,8 @@ class BookBuild:
         results: list[Result] = []
         missing: list[Run] = []
         for run in due:
-            cached = self.cache.load(
-                run, plan.keys[run.chapter.docname, run.framework.name], failures=not config.retry_failed
-            )
+            key = plan.keys[run.chapter.docname, run.framework.name]
+            cached = self.readable(self.cache.load(run, key, failures=not config.retry_failed))
             if cached is None:
                 missing.append(run)
             else:
@@ -406,6 +407,7 @@ class BookBuild:
         unstored: list[OSError] = []
 
         def finished(result: Result) -> None:
+            self.readable(result)
             # Stored at once: an interrupted build keeps what finished. A failure is stored when
             # the code caused it, so the next build shows it without running it again.
             if not result.failure or result.failure.lasting:
@@ -508,8 +510,20 @@ class BookBuild:
         key = self.plan.keys.get((docname, framework)) if self.plan else None
         if found is None and key:
             run = Run(self.plan.chapters[docname], self.config.frameworks[framework])
-            found = self.cache.load(run, key, failures=False)
+            found = self.readable(self.cache.load(run, key, failures=False))
         return found
+
+    def readable(self, result: Result | None) -> Result | None:
+        """A run's outputs and failure as readers see them (``outputs.py``): a result as it
+        arrives from a kernel, or from the cache (entries stored before are cleaned the same way)."""
+        if self._paths is None:  # the kernels' Pythons, the build's own, the book, the build folder
+            pythons = [
+                kernel_python(self.kernel_specs, framework.kernel)
+                or (self.environments.python(framework) if framework.environment else None)
+                for framework in self.config.selected_frameworks
+            ]
+            self._paths = book_paths([python for python in pythons if python], self.source, self.root)
+        return readable_result(result, self._paths)
 
     def numbering_differences(self, site_numbers: dict[str, list[tuple[int, ...]]]) -> list[tuple[str, str]]:
         """``(docname, message)`` for each document saving code whose section numbers (computed before
