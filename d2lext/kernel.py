@@ -186,7 +186,7 @@ class Worker:
                 run.chapter.where(_line_of(cells, current[0])),
                 run.framework.name,
                 "the kernel died while running this cell" + (f" ({cause})" if cause else ""),
-                _tail(self.log) if self.log else "",
+                _tail(self.log, _cell_stderr(notebook, current[0])),
                 lasting=False,
             )
             _mark(notebook, current[0], result.failure)
@@ -248,11 +248,26 @@ def _cell_failure(run: Run, cells: list[Cell], notebook, executed_index: int, er
 _KERNEL_NOISE = ("Kernel is running over TCP without encryption",)
 
 
-def _tail(log: Path, lines: int = 15) -> str:
-    """The end of a kernel's stderr (why it died, when it said so)."""
-    try:
-        text = log.read_text(errors="replace")
-    except OSError:
+def _cell_stderr(notebook: nbformat.NotebookNode, executed_index: int) -> str:
+    """What the cell at ``executed_index`` wrote to ``sys.stderr`` (it reaches the cell, not the log)."""
+    if not 0 < executed_index < len(notebook.cells):
         return ""
-    kept = [line for line in text.splitlines() if not any(noise in line for noise in _KERNEL_NOISE)]
+    outputs = notebook.cells[executed_index].get("outputs", [])
+    return "".join(
+        "".join(output.get("text", ""))
+        for output in outputs
+        if output.get("output_type") == "stream" and output.get("name") == "stderr"
+    )
+
+
+def _tail(log: Path | None, cell_stderr: str = "", lines: int = 15) -> str:
+    """The end of a dead kernel's stderr (why it died, when it said so): what the cell wrote to
+    ``sys.stderr``, then what the process wrote to its file descriptor 2 (native code, Python's
+    fatal error handler), which goes to the kernel's log."""
+    try:
+        text = log.read_text(errors="replace") if log is not None else ""
+    except OSError:
+        text = ""
+    found = cell_stderr.splitlines() + text.splitlines()
+    kept = [line for line in found if line.strip() and not any(noise in line for noise in _KERNEL_NOISE)]
     return "\n".join(kept[-lines:])

@@ -130,6 +130,14 @@ def test_a_dead_kernel_says_why(tmp_path):
     assert "[numpy] the kernel died while running this cell (killed by SIGSEGV)" in result.output
     assert "about to crash" in result.output  # the end of the kernel's stderr follows
 
+    # What Python code wrote to sys.stderr before the kernel died reaches the cell: it follows too.
+    told = "import os, sys\nprint('cannot go on: bad state', file=sys.stderr)\nsys.stderr.flush()\nos._exit(3)"
+    result = numpy_only(write_book(tmp_path / "told", "# Chapter\n\n" + cell(told)))
+    assert result.returncode == 2
+    lines = result.output.splitlines()
+    (head,) = [n for n, line in enumerate(lines) if "the kernel died while running this cell" in line]
+    assert lines[head + 1].strip() == "cannot go on: bad state"
+
 
 def test_keep_going_marks_a_timeout_in_the_page_with_the_output_before_it(tmp_path):
     chapter = "# Chapter\n\n" + cell("print('before the wait', flush=True)\nimport time\ntime.sleep(30)")
