@@ -64,6 +64,20 @@ def check_options(build: BookBuild | None, app: Sphinx, config) -> None:
 SHOWN, FAILED = "d2l_shown_runs", "d2l_failed_pages"
 
 
+def exclude_environments(build: BookBuild | None, app: Sphinx, config) -> None:
+    """The frameworks' environments are not part of the book, even when they sit in its folder
+    (their packages hold Markdown files Sphinx would read as documents)."""
+    if build is None:
+        return
+    try:
+        folder = build.environments.folder.resolve().relative_to(Path(app.srcdir).resolve())
+    except ValueError:  # outside the sources
+        return
+    pattern = folder.as_posix()
+    if pattern not in config.exclude_patterns:
+        config.exclude_patterns = [*config.exclude_patterns, pattern]
+
+
 def attach_build(build: BookBuild | None, app: Sphinx) -> None:
     attach(app.env, build)
     if not isinstance(getattr(app.env, SHOWN, None), dict):
@@ -188,6 +202,7 @@ def setup(app: Sphinx) -> dict:
         app.add_config_value(name, default, rebuild, types=Any, description=doc)
     build = start_build(app)  # before loading MyST-NB and the rest: that second is the head start
     app.connect("config-inited", functools.partial(check_options, build))
+    app.connect("config-inited", functools.partial(exclude_environments, build))
     app.connect("builder-inited", functools.partial(attach_build, build))
     app.setup_extension("sphinx.ext.mathjax")
     app.setup_extension("myst_nb")
