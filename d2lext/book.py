@@ -16,6 +16,7 @@ from myst_parser.config.main import MdParserConfig
 from . import saved
 from .cells import Chapter, read_chapter, readable_text
 from .config import BookConfig
+from .d2lbook import mapped_line
 from .files import read_text, write_atomic
 from .saved import Place, SavedBlock
 from .toc import Outline, outline, section_numbers, toc_order
@@ -32,6 +33,14 @@ class Book:
     """Every saved block, in order."""
     numbers: dict[str, dict[int, tuple]]
     """``docname -> {heading line: section number}``."""
+    converted: dict[str, tuple[str, tuple[int, ...]]] = dc.field(default_factory=dict)
+    """The documents read through a converter (d2l-book Markdown): their MyST text and line map, made
+    once per build (or kept from the memo) for the parser and for the lines messages name."""
+
+    def source_line(self, docname: str, line: int) -> int:
+        """The line of the author's file behind a line of the text the build read."""
+        _, line_map = self.converted.get(docname, ("", ()))
+        return mapped_line(line_map, line)
 
     def places(self, baseurl: str = "", suffix: str = ".html") -> dict[SavedBlock, Place]:
         """Where each block is defined: its section's number, title and address on the site."""
@@ -52,8 +61,10 @@ class Book:
         return found
 
 
-#: A document's parsed state, reused while its text is unchanged: (text hash, outline, chapter, blocks).
-Memo = dict[str, tuple[str, Outline, Chapter | None, list[SavedBlock]]]
+#: A document's parsed state, reused while its text is unchanged: (text hash, outline, chapter,
+#: blocks, its converted text and line map or ``None`` when it is read as it is).
+Parsed = tuple[Outline, Chapter | None, list[SavedBlock], tuple[str, tuple[int, ...]] | None]
+Memo = dict[str, tuple[str, Outline, Chapter | None, list[SavedBlock], tuple[str, tuple[int, ...]] | None]]
 
 
 def read_book(
@@ -68,9 +79,9 @@ def read_book(
     ``memo`` (updated in place) spares parsing a document whose text did not change.
     """
     memo = {} if memo is None else memo
-    parsed: dict[str, tuple[Outline, Chapter | None, list[SavedBlock]]] = {}
+    parsed: dict[str, Parsed] = {}
 
-    def parse(docname: str) -> tuple[Outline, Chapter | None, list[SavedBlock]] | None:
+    def parse(docname: str) -> Parsed | None:
         path = sources[docname]
         if path.suffix != ".md":
             return None
@@ -79,10 +90,11 @@ def read_book(
             digest = hashlib.sha256(text.encode()).hexdigest()
             known = memo.get(docname)
             if known is None or known[0] != digest:
-                chapter = read_chapter(path, docname, config, md_config, text)
+                readable = readable_text(text, config, path)  # d2l-book sources: their MyST form, once
+                chapter = read_chapter(path, docname, config, md_config, readable=readable)
                 blocks = saved.chapter_blocks(chapter) if chapter else []
-                readable, _ = readable_text(text, config, path)  # d2l-book sources: their MyST form
-                known = (digest, outline(readable, md_config), chapter, blocks)
+                converted = readable if readable[0] is not text else None
+                known = (digest, outline(readable[0], md_config), chapter, blocks, converted)
                 memo[docname] = known
             parsed[docname] = known[1:]
         return parsed[docname]
@@ -99,11 +111,12 @@ def read_book(
             chapters.append(found[1])
             blocks.extend(found[2])
     outlines = {docname: found[0] for docname, found in parsed.items()}
-    return Book(order, outlines, chapters, blocks, section_numbers(order, outline_of))
+    converted = {docname: found[3] for docname, found in parsed.items() if found[3] is not None}
+    return Book(order, outlines, chapters, blocks, section_numbers(order, outline_of), converted)
 
 
 #: Bump when what a memoised document holds changes.
-MEMO_FORMAT = 4
+MEMO_FORMAT = 5
 
 
 class MemoFile:

@@ -32,7 +32,6 @@ from myst_parser.config.main import MdParserConfig
 
 from .book import MemoFile, read_book
 from .cache import Cache
-from .cells import readable_text
 from .config import BookConfig
 from .dependencies import declare, distributions, imported, pins
 from .engine import Engine
@@ -473,19 +472,15 @@ class BookBuild:
 
     # ------------------------------------------------------------------ results
 
-    def source_line(self, docname: str, path: Path, line: int) -> int:
+    def source_line(self, docname: str, line: int) -> int:
         """The line of the author's file behind a line of the text the build read (d2l-book
-        sources are read converted)."""
-        chapter = self.plan.chapters.get(docname) if self.plan else None
-        if chapter is not None:
-            return chapter.source_line(line)
-        if self.config.d2lbook is None:
-            return line
-        try:
-            _, line_map = readable_text(path.read_text(encoding="utf8"), self.config, path)
-        except OSError:
-            return line
-        return line_map[min(max(line, 1), len(line_map)) - 1] if line_map else line
+        sources are read converted; the conversion is made once, while planning)."""
+        return self.plan.book.source_line(docname, line) if self.plan else line
+
+    def readable_source(self, docname: str) -> str | None:
+        """The MyST text of a document read through a converter (d2l-book Markdown), as planning made it."""
+        found = self.plan.book.converted.get(docname) if self.plan else None
+        return found[0] if found else None
 
     def bibliography(self, paths: tuple[Path, ...]) -> dict:
         """The entries of the book's ``.bib`` files, by key (read once per build)."""

@@ -75,9 +75,7 @@ class Chapter:
 
     def source_line(self, line: int) -> int:
         """The file line of a line of the text that was read."""
-        if not self.line_map:
-            return line
-        return self.line_map[min(max(line, 1), len(self.line_map)) - 1]
+        return d2lbook.mapped_line(self.line_map, line)
 
     def where(self, line: int) -> str:
         return f"{self.display_path}:{self.source_line(line)}"
@@ -126,11 +124,16 @@ def read_chapter(
     config: BookConfig,
     md_config: MdParserConfig | None = None,
     text: str | None = None,
+    readable: tuple[str, tuple[int, ...]] | None = None,
 ) -> Chapter | None:
-    """Read a text notebook (MyST-NB, or d2l-book Markdown when configured); ``None`` if the file is not one."""
-    if text is None:
-        text = read_text(path)
-    text, line_map = readable_text(text, config, path)
+    """Read a text notebook (MyST-NB, or d2l-book Markdown when configured); ``None`` if the file is not one.
+
+    ``readable`` is the text as the pipeline reads it and its line map, when the caller has
+    already made it (``readable_text``): a d2l-book source is then not converted again.
+    """
+    if readable is None:
+        readable = readable_text(read_text(path) if text is None else text, config, path)
+    text, line_map = readable
     shown = display_path(path)
     if not is_myst_markdown_notebook(text):
         _no_code_cells(text, shown, md_config)
@@ -149,7 +152,7 @@ def read_chapter(
             continue
         line = source_map[index]
         tags = list(cell.metadata.get("tags", []))
-        where = f"{shown}:{line_map[line - 1] if line_map and 0 < line <= len(line_map) else line}"
+        where = f"{shown}:{d2lbook.mapped_line(line_map, line)}"
         cells.append(
             Cell(
                 index=index,

@@ -126,9 +126,15 @@ class Converted:
 
     def source_line(self, line: int) -> int:
         """The source line a converted line came from."""
-        if not self.lines:
-            return line
-        return self.lines[min(max(line, 1), len(self.lines)) - 1]
+        return mapped_line(self.lines, line)
+
+
+def mapped_line(line_map: tuple[int, ...], line: int) -> int:
+    """The source line behind ``line`` of a converted text (``line_map[i]`` is line ``i + 1``'s);
+    a line outside the text is taken as its first or last one; no map: the same line."""
+    if not line_map:
+        return line
+    return line_map[min(max(line, 1), len(line_map)) - 1]
 
 
 def is_d2lbook(text: str) -> bool:

@@ -23,7 +23,6 @@ from sphinx.environment import BuildEnvironment
 from . import config as options
 from .api import setup_api
 from .build import BookBuild, Site
-from .cells import readable_text
 from .errors import BookError
 from .figures import setup_figures
 from .files import write_if_changed
@@ -181,11 +180,10 @@ class BookParser(MystNbParser):
         env: BuildEnvironment = document.settings.env
         build = book_build(env)
         path = str(env.doc2path(env.docname))
-        if build is not None:
-            inputstring, _ = readable_text(inputstring, build.config, Path(path))  # d2l-book Markdown: its MyST form
         merged = build.merged_notebook(path) if build is not None else None
         if merged is None:
-            return super().parse(inputstring, document)
+            converted = build.readable_source(env.docname) if build is not None else None
+            return super().parse(converted if converted is not None else inputstring, document)
         original = env.mystnb_config
         reader = (f"{__name__}.read_merged", {"notebook": merged}, False)
         env.mystnb_config = original.copy(

@@ -8,7 +8,6 @@ label as words ("linear regression" for ``sec_linear_regression``), never the ro
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from docutils import nodes
 from sphinx.application import Sphinx
@@ -35,7 +34,7 @@ def missing_reference(app: Sphinx, env: BuildEnvironment, node, contnode):
     line = node.line or 1
     build = book_build(env)
     if build is not None:
-        line = build.source_line(docname, Path(env.doc2path(docname)), line)
+        line = build.source_line(docname, line)
     SphinxLog().warning(
         f"no section, figure, table or equation of this book is labelled {label!r} (shown as text)",
         subtype="reference",
