@@ -41,9 +41,9 @@ from .files import write_if_changed
 from .lock import BuildLock
 from .merge import merge
 from .outputs import Paths, book_paths, readable_result
-from .package import archive_path, module_source, write_archive, write_package
+from .package import archive_path, write_archive, write_package
 from .package_check import package_report
-from .plan import Plan, documents_to_read, due_runs, in_order, run_keys, upstream_runs
+from .plan import Plan, documents_to_read, due_runs, in_order, package_code, run_keys, upstream_runs
 from .report import Progress
 from .runs import Result, Run
 from .venvs import Environments, Fingerprints, kernel_python, kernel_specs
@@ -238,6 +238,7 @@ class BookBuild:
                 line=problem.block.line,
             )
         places = book.places(self.site.baseurl, self.site.suffix)
+        code = package_code(book, config)  # each module's code, once: for the keys and the dependencies
         rewritten = write_package(
             self.package_root,
             config,
@@ -245,12 +246,12 @@ class BookBuild:
             places,
             self.site.project,
             self.site.release,
-            self.dependencies(book),
+            self.dependencies(code),
         )
         archive = archive_path(self.root / "dist", config, self.site.release)
         if rewritten or not archive.exists():
             write_archive(self.package_root, archive.parent, config, self.site.release)
-        keys = run_keys(book, config, self.fingerprints())
+        keys = run_keys(book, config, self.fingerprints(), code)
         self.plan = Plan(config, book, keys, places, self.package_root, rewritten, archive)
         return self.plan
 
@@ -260,16 +261,11 @@ class BookBuild:
             self._fingerprints = Fingerprints(self.state_dir / "environments.json")
         return self._fingerprints
 
-    def dependencies(self, book) -> tuple[list[str], dict[str, list[str]]]:
-        """The package's common dependencies and per-framework extras, at the versions each
-        framework's environment has (read once per environment state, kept in the cache folder)."""
-        modules = {
-            framework.name: imported(
-                module_source(framework.name, "", book.blocks, "", aliases=self.config.aliases(framework.name)),
-                self.config.package_name,
-            )
-            for framework in self.config.frameworks.values()
-        }
+    def dependencies(self, code: dict[str, str]) -> tuple[list[str], dict[str, list[str]]]:
+        """The package's common dependencies and per-framework extras, from each module's ``code``,
+        at the versions each framework's environment has (read once per environment state, kept
+        in the cache folder)."""
+        modules = {name: imported(text, self.config.package_name) for name, text in code.items()}
         known = self.environment_fingerprints()
         path = self.state_dir / "dependencies.json"
         try:

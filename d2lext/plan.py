@@ -43,28 +43,40 @@ class Plan:
         self.chapters = {chapter.docname: chapter for chapter in self.book.chapters}
 
 
-def run_keys(book: Book, config: BookConfig, environments: dict[str, str] | None = None) -> dict[tuple[str, str], str]:
+def package_code(book: Book, config: BookConfig) -> dict[str, str]:
+    """Each configured framework's module as code alone (no provenance notes): made once per build,
+    for the cache keys and the package's dependencies."""
+    return {
+        framework.name: module_source(
+            framework.name, framework.label, book.blocks, "", aliases=config.aliases(framework.name)
+        )
+        for framework in config.frameworks.values()
+    }
+
+
+def run_keys(
+    book: Book,
+    config: BookConfig,
+    environments: dict[str, str] | None = None,
+    code: dict[str, str] | None = None,
+) -> dict[tuple[str, str], str]:
     """The cache key of every (chapter, selected framework) run that has cells to execute.
 
-    ``environments`` gives each framework's environment fingerprint (upgrading it re-runs its runs).
+    ``environments`` gives each framework's environment fingerprint (upgrading it re-runs its runs);
+    ``code`` each framework's module code (``package_code``, made here when not given).
 
     A chapter that depends on others (front matter ``d2l.depends``) folds their keys, in the same
     framework, into its own: a change that re-runs them re-runs it.
     """
-    package_code = {
-        framework.name: module_source(
-            framework.name, framework.label, book.blocks, "", aliases=config.aliases(framework.name)
-        )
-        for framework in config.selected_frameworks
-    }
+    package = code if code is not None else package_code(book, config)
     own = {}
     for chapter in book.chapters:
         for framework in config.selected_frameworks:
             if chapter.cells_for(framework.name):
                 imported = imports_package(chapter, framework.name, config.package_name)
-                code = package_code[framework.name] if imported else None
+                module = package[framework.name] if imported else None
                 environment = (environments or {}).get(framework.name, "")
-                own[chapter.docname, framework.name] = cache_key(chapter, framework, code, environment)
+                own[chapter.docname, framework.name] = cache_key(chapter, framework, module, environment)
     chapters = {chapter.docname: chapter for chapter in book.chapters}
     for chapter in book.chapters:
         for name in chapter.depends:

@@ -429,3 +429,44 @@ def test_closed_fences_of_every_kind_convert_and_an_open_one_does_not():
     with pytest.raises(SourceError, match="never closed") as raised:
         convert("# T\n\n````markdown\n```python\nx = 1\n```\n\nProse.\n", SETTINGS)
     assert raised.value.line == 3
+
+
+def test_a_build_reads_and_converts_each_chapter_once_and_makes_each_module_once(tmp_path):
+    """Counted in a real build: planning reads the book once, converts each d2l-book source once,
+    and makes each framework's module code once (for the keys and the dependencies) and its
+    written text once; the parser and the messages use what planning made."""
+    from collections import Counter
+    from unittest import mock
+
+    import d2lext.book
+    import d2lext.d2lbook
+    import d2lext.package
+    import d2lext.plan
+
+    root = d2lbook_project(tmp_path, "d2lbook")
+    reads, conversions, code, written = Counter(), Counter(), Counter(), Counter()
+
+    def counting(counter, function, name):
+        def wrapper(*args, **kwargs):
+            counter[name(*args, **kwargs)] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    read, convert = d2lext.book.read_text, d2lext.d2lbook.convert
+    module, source = d2lext.plan.module_source, d2lext.package.module_source
+    with (
+        mock.patch("d2lext.book.read_text", counting(reads, read, lambda path: Path(path).resolve())),
+        mock.patch("d2lext.d2lbook.convert", counting(conversions, convert, lambda text, settings: text)),
+        mock.patch("d2lext.plan.module_source", counting(code, module, lambda framework, *a, **k: framework)),
+        mock.patch("d2lext.package.module_source", counting(written, source, lambda framework, *a, **k: framework)),
+    ):
+        result = build_project(root, "-D", "d2l_selected=numpy")
+    assert result.returncode == 0, result.output
+    documents = {path.resolve() for path in root.rglob("*.md") if "_build" not in path.parts}
+    documents.discard((root / "README.md").resolve())  # not in the book's table of contents
+    assert set(reads) == documents and set(reads.values()) == {1}, reads
+    assert conversions and set(conversions.values()) == {1}
+    frameworks = {"torch", "numpy"}
+    assert code == Counter(dict.fromkeys(frameworks, 1))
+    assert written == Counter(dict.fromkeys(frameworks, 1))
