@@ -33,9 +33,15 @@ else
 	$(BIN)/sphinx-build -M html source $(BUILDDIR) $(SPHINX_ARGS)
 endif
 
-# The saved package, for every configured framework, and its wheel in $(BUILDDIR)/dist.
+# The saved package, for every configured framework, and its wheel in $(BUILDDIR)/dist (for a
+# d2l-book project, in $(BOOK)/_build/dist): planned as `make html` plans it.
 lib: $(READY)
+ifdef BOOK
+	D2L_BOOK="$(BOOK)" D2L_ENVIRONMENTS="$(CURDIR)/.venvs" $(BIN)/python -m d2lext.lib \
+	  --conf $(CURDIR)/d2lext/d2lbook_conf --source "$(BOOK)" --build "$(BOOK)/_build"
+else
 	$(BIN)/python -m d2lext.lib --conf . --source source --build $(BUILDDIR)
+endif
 
 test: $(READY) browser
 	$(BIN)/pytest

@@ -152,18 +152,30 @@ class BookBuild:
             atexit.register(self.close)  # a build stopped by an error or Ctrl-C leaves no kernel behind
         return self._engine
 
-    def start(self) -> None:
-        """Take the build directory (waiting for another build of it), make the selected frameworks'
-        own environments if they are missing, then warm kernels up."""
+    def take(self) -> None:
+        """Take the build directory, waiting for another build of it to finish."""
         try:
             self._lock.acquire(self.log.info)
         except OSError as error:  # the build folder cannot be made or written
             raise BookError(_os_error(error, self.root)) from None
+
+    def start(self) -> None:
+        """Take the build directory (waiting for another build of it), make the selected frameworks'
+        own environments if they are missing, then warm kernels up."""
+        self.take()
         with self.stage():
             for framework in self.config.selected_frameworks:
                 if framework.environment is not None:
                     self.environments.ensure(framework)
         self.warm()
+
+    def environments_pattern(self) -> str | None:
+        """The frameworks' environments folder as an exclude pattern of the sources, when it is
+        inside them (their packages hold Markdown files that are no part of the book)."""
+        try:
+            return self.environments.folder.resolve().relative_to(self.source.resolve()).as_posix()
+        except ValueError:  # outside the sources
+            return None
 
     def release(self) -> None:
         """Let the next build of this directory start (the operating system does it at exit too)."""

@@ -66,14 +66,8 @@ SHOWN, FAILED = "d2l_shown_runs", "d2l_failed_pages"
 def exclude_environments(build: BookBuild | None, app: Sphinx, config) -> None:
     """The frameworks' environments are not part of the book, even when they sit in its folder
     (their packages hold Markdown files Sphinx would read as documents)."""
-    if build is None:
-        return
-    try:
-        folder = build.environments.folder.resolve().relative_to(Path(app.srcdir).resolve())
-    except ValueError:  # outside the sources
-        return
-    pattern = folder.as_posix()
-    if pattern not in config.exclude_patterns:
+    pattern = build.environments_pattern() if build is not None else None
+    if pattern is not None and pattern not in config.exclude_patterns:
         config.exclude_patterns = [*config.exclude_patterns, pattern]
 
 

@@ -2,71 +2,104 @@
 
     python -m d2lext.lib [--conf DIR] [--source DIR] [--build DIR]
 
-Reads conf.py and the sources exactly as the build does (the same table-of-contents order, the
-same `#@save` rules), writes `<build>/d2l` for every configured framework, reports the package's
-problems, and builds `<build>/dist/d2l-<release>-py3-none-any.whl` with pip.
+It runs the build's own planner (``BookBuild.make_plan``) on the configuration Sphinx reads
+(``conf.py``, with the extension's and MyST's options and their defaults) and on the documents
+Sphinx finds (``exclude_patterns`` honoured): the same table-of-contents order, the same `#@save`
+rules, the same package with the same dependencies and extras as the source archive `make html`
+writes. It then builds `<build>/dist/d2l-<release>-py3-none-any.whl` with pip. A d2l-book project
+is read with the generated configuration (`make lib BOOK=...`).
 """
 
 from __future__ import annotations
 
 import argparse
-import runpy
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
+from typing import Any
 
 from myst_parser.config.main import MdParserConfig
+from sphinx.config import Config
+from sphinx.errors import ConfigError
+from sphinx.project import Project
+from sphinx.util.tags import Tags
 
-from .book import read_book
-from .config import defaults
-from .config import load as load_config
+from . import config as options
+from .build import BookBuild, Site
 from .errors import BookError
-from .package import write_package
-from .package_check import package_report
+
+#: Source files MyST-NB reads, besides reStructuredText (it registers them when it is set up).
+SUFFIXES = {".md": "myst-nb", ".ipynb": "myst-nb"}
 
 
-def book_config(conf_dir: Path) -> SimpleNamespace:
-    """conf.py's values, with the extension's defaults for what it does not set."""
-    values = defaults()
-    values.update(
-        {
-            "project": "book",
-            "release": "0",
-            "root_doc": "index",
-            "myst_enable_extensions": [],
-            "myst_heading_anchors": 0,
-            "myst_heading_slug_func": None,
-            "html_baseurl": "",
-            "html_file_suffix": None,
+#: The HTML builder's options the package and the sources depend on, with Sphinx's defaults.
+HTML_OPTIONS = {"html_baseurl": "", "html_file_suffix": None, "html_static_path": [], "html_extra_path": []}
+
+
+class PrintLog:
+    """The build's ``Log`` for a command line: information and warnings on stderr."""
+
+    def info(self, message: str) -> None:
+        print(message, file=sys.stderr)
+
+    def warning(self, message: str, *, subtype: str, docname: str | None = None, line: int | None = None) -> None:
+        where = f"{docname}:{line}: " if docname and line else f"{docname}: " if docname else ""
+        print(f"warning: {where}{message}", file=sys.stderr)
+
+
+def read_configuration(conf_dir: Path) -> Config:
+    """conf.py as Sphinx reads it, with this extension's and MyST's options registered."""
+    config = Config.read(conf_dir, overrides={}, tags=Tags())
+    for name, default in HTML_OPTIONS.items():  # registered by the HTML builder in a Sphinx build
+        config.add(name, default, "html", Any)
+    for name, default, rebuild, doc in options.options():
+        config.add(name, default, rebuild, Any, doc)
+    for name, default, field in MdParserConfig().as_triple():
+        if "sphinx" not in field.metadata.get("omit", []):
+            config.add(f"myst_{name}", default, "env", Any)
+    return config
+
+
+def myst_config(config: Config) -> MdParserConfig:
+    """MyST's configuration, made from the same options as MyST makes it in a Sphinx build."""
+    return MdParserConfig(
+        **{
+            name: config[f"myst_{name}"]
+            for name, _, field in MdParserConfig().as_triple()
+            if "sphinx" not in field.metadata.get("omit", [])
         }
     )
-    values.update({k: v for k, v in runpy.run_path(str(conf_dir / "conf.py")).items() if not k.startswith("__")})
-    return SimpleNamespace(**values)
 
 
-def write(conf_dir: Path, source: Path, build: Path) -> tuple[Path, list[str]]:
-    """Write the package; returns its folder and the problems found in it."""
-    conf = book_config(conf_dir)
-    config = load_config(conf, conf_dir)
-    md_config = MdParserConfig(
-        enable_extensions=set(conf.myst_enable_extensions),
-        heading_anchors=conf.myst_heading_anchors,
-        heading_slug_func=conf.myst_heading_slug_func,
-    )
-    docs = {
-        str(path.relative_to(source).with_suffix("")): path
-        for path in sorted(source.rglob("*.md"))
-        if "_build" not in path.relative_to(source).parts
-    }
+def sources(config: Config, source: Path, excluded: list[str]) -> dict[str, Path]:
+    """The documents Sphinx finds in ``source`` (``exclude_patterns`` and ``include_patterns``)."""
+    suffixes = {**dict(config.source_suffix), **SUFFIXES}
+    project = Project(source, suffixes)
+    exclude = [*config.exclude_patterns, *config.templates_path, *excluded]
+    docnames = project.discover(exclude_paths=exclude, include_paths=config.include_patterns)
+    return {docname: Path(project.doc2path(docname, absolute=True)) for docname in sorted(docnames)}
 
-    book = read_book(conf.root_doc, docs, config, md_config)
-    target = build / config.package_name
-    places = book.places(conf.html_baseurl, conf.html_file_suffix or ".html")
-    write_package(target, config, book.blocks, places, conf.project, conf.release)
-    return target, [str(problem) for problem in package_report(config, book.blocks)]
+
+def write(conf_dir: Path, source: Path, build_dir: Path) -> Path:
+    """Plan the book as a build does and write its package (with its dependencies and source
+    archive); returns the package's folder. The package's problems are printed as warnings."""
+    try:
+        config = read_configuration(conf_dir)
+    except ConfigError as error:
+        raise BookError(f"cannot read {conf_dir / 'conf.py'}: {error}") from None
+    book_config = options.load(config, conf_dir)
+    site = Site(config.project, config.release, config.html_baseurl, config.html_file_suffix or ".html")
+    build = BookBuild(book_config, build_dir, source, site, PrintLog(), conf_dir)
+    build.take()  # one build of this folder at a time, as `make html` does
+    try:
+        excluded = [pattern for pattern in [build.environments_pattern()] if pattern]
+        documents = sources(config, source, [*excluded, *config.html_static_path, *config.html_extra_path])
+        build.make_plan(config.root_doc, documents, myst_config(config))
+    finally:
+        build.release()
+    return build.package_root
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,17 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build", type=Path, default=Path("_build"), help="build folder")
     args = parser.parse_args(argv)
     try:
-        package, problems = write(args.conf, args.source, args.build)
+        package = write(args.conf.resolve(), args.source.resolve(), args.build.resolve())
     except BookError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    for problem in problems:
-        print(f"warning: saved package: {problem}", file=sys.stderr)
     dist = args.build / "dist"
     with tempfile.TemporaryDirectory() as scratch:
         # Built from a copy: setuptools' build/ folder would keep modules the package no longer has.
-        source = Path(scratch) / package.name
-        shutil.copytree(package, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+        copy = Path(scratch) / package.name
+        shutil.copytree(package, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
         for old in dist.glob(f"{package.name}-*.whl"):
             old.unlink()
         wheel = subprocess.run(
@@ -96,11 +127,11 @@ def main(argv: list[str] | None = None) -> int:
                 "pip",
                 "wheel",
                 "--quiet",
-                "--no-deps",
+                "--no-deps",  # the wheel of the package alone; its metadata names its dependencies
                 "--no-build-isolation",
                 "-w",
                 str(dist.resolve()),
-                str(source),
+                str(copy),
             ],
             check=False,
         )

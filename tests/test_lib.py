@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tarfile
+import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -131,3 +134,58 @@ def test_the_source_archive_declares_its_dependencies_and_installs_with_an_extra
     done = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["2.4.6", "3.11.2"]
+
+
+def lib(root: Path, conf: Path, source: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`make lib`, as the Makefile runs it."""
+    command = [sys.executable, "-m", "d2lext.lib", "--conf", str(conf), "--source", str(source)]
+    command += ["--build", str(root / "_build")]
+    return subprocess.run(command, cwd=root, capture_output=True, text=True, env=env)
+
+
+def test_make_lib_plans_as_the_build_does_and_its_wheel_declares_the_archives_dependencies(tmp_path):
+    from conftest import write_book
+
+    saved = "# Lib\n\n```{code-cell} ipython3\nimport numpy as np\n\ndef double(x):  #@save\n    return 2 * x\n```\n"
+    root = write_book(tmp_path, "# Chapter\n", lib=saved)
+    (root / "drafts").mkdir()  # excluded from the book: its saved code is not in the package
+    (root / "drafts" / "old.md").write_text(
+        (root / "lib.md").read_text().replace("def double", "def old_draft").replace("# Lib", "# Old")
+    )
+    with open(root / "conf.py", "a") as conf:
+        conf.write('\nexclude_patterns = ["_build", "drafts"]\n')
+    made = lib(root, root, root)
+    assert made.returncode == 0, made.stderr
+    module = (root / "_build" / "d2l" / "d2l" / "numpy.py").read_text()
+    assert "def double" in module and "old_draft" not in module
+    (wheel,) = (root / "_build" / "dist").glob("d2l-*.whl")
+    with zipfile.ZipFile(wheel) as opened:
+        metadata = opened.read(next(n for n in opened.namelist() if n.endswith("METADATA"))).decode()
+    requires = sorted(line.split(": ", 1)[1] for line in metadata.splitlines() if line.startswith("Requires-Dist"))
+    (archive,) = (root / "_build" / "dist").glob("d2l-*.tar.gz")
+    with tarfile.open(archive) as opened:
+        pyproject = tomllib.loads(
+            opened.extractfile(f"{archive.name[: -len('.tar.gz')]}/pyproject.toml").read().decode()
+        )
+    project = pyproject["project"]
+    declared = list(project["dependencies"]) + [
+        f'{requirement}; extra == "{extra}"'
+        for extra, requirements in project.get("optional-dependencies", {}).items()
+        for requirement in requirements
+    ]
+    assert "numpy" in project["dependencies"] and "numpy" in project["optional-dependencies"]
+    assert requires == sorted(declared)
+
+
+def test_make_lib_builds_a_d2lbook_projects_package(tmp_path):
+    shutil.copytree(REPO / "tests" / "books" / "d2lbook", tmp_path / "book")
+    root = tmp_path / "book"
+    env = {**os.environ, "D2L_BOOK": str(root), "D2L_ENVIRONMENTS": str(REPO / ".venvs")}
+    made = lib(root, REPO / "d2lext" / "d2lbook_conf", root, env)
+    assert made.returncode == 0, made.stderr
+    (wheel,) = (root / "_build" / "dist").glob("d2l-*.whl")
+    with zipfile.ZipFile(wheel) as opened:
+        names = opened.namelist()
+        torch = opened.read("d2l/torch.py").decode()
+    assert "d2l/numpy.py" in names
+    assert "def total(x):" in torch
