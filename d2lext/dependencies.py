@@ -16,13 +16,17 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 #: Run in a framework's Python: the distribution and version providing each module named.
 _QUERY = (
     "import importlib.metadata as m, json, sys\n"
     "found = m.packages_distributions()\n"
     "print(json.dumps({name: [(d, m.version(d)) for d in found.get(name, [])] for name in sys.argv[1:]}))"
 )
-_PIN = re.compile(r"^\s*(?P<name>[A-Za-z0-9_.\-]+)\s*==\s*(?P<version>[^\s;#]+)")
+#: A comment in a requirements file: from a ``#`` at the start of a line or after a space.
+_COMMENT = re.compile(r"(^|\s)#.*")
 
 
 #: What every framework's figures and arrays rest on, imported or not by its module: each extra
@@ -57,17 +61,21 @@ def distributions(python: str, modules: list[str]) -> dict[str, list[tuple[str, 
 
 
 def pins(requirements: Path) -> dict[str, str]:
-    """``distribution -> version`` of a requirements file's ``name==version`` lines."""
+    """``distribution -> version`` of a requirements file's pinned (``name==version``) requirements;
+    pip's options (``-r``, ``--index-url`` ...) and what is not a requirement are passed over."""
     found = {}
     for line in requirements.read_text(encoding="utf8").splitlines():
-        match = _PIN.match(line)
-        if match:
-            found[_normal(match.group("name"))] = match.group("version")
+        line = _COMMENT.sub("", line).strip()
+        if not line or line.startswith("-"):
+            continue
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        pinned = [spec.version for spec in requirement.specifier if spec.operator == "=="]
+        if pinned:
+            found[canonicalize_name(requirement.name)] = pinned[0]
     return found
-
-
-def _normal(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def declare(
@@ -97,9 +105,10 @@ def declare(
         for name in names:
             provided = found.get(name) or [(name, "")]
             for distribution, version in provided:
-                version = (version or pins_here.get(_normal(distribution), "")).split("+")[0]  # no +cpu
-                requirements.append(f"{_normal(distribution)}=={version}" if version else _normal(distribution))
-                needed.setdefault(framework, set()).add(_normal(distribution))
+                distribution = canonicalize_name(distribution)
+                version = (version or pins_here.get(distribution, "")).split("+")[0]  # no +cpu
+                requirements.append(f"{distribution}=={version}" if version else distribution)
+                needed.setdefault(framework, set()).add(distribution)
         extras[framework] = sorted(dict.fromkeys(requirements), key=str.lower)
     together = [needed[name] for name in needed if not shared or name in shared]
     common = set.intersection(*together) if together else set()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 
 from sphinx.application import Sphinx
@@ -15,32 +16,50 @@ from sphinx.application import Sphinx
 from .errors import BookError
 from .messages import stop_on_book_errors
 
-_TAG = re.compile(r"<(script|link)\b([^>]*)>", re.IGNORECASE)
-_ATTRIBUTE = re.compile(r"""\b(src|href|rel)\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 _LOADED_LINKS = frozenset({"stylesheet", "preload", "modulepreload", "icon", "manifest", "prefetch"})
 _EXTERNAL = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)
 _CSS_URL = re.compile(r"""(?:@import\s+|url\(\s*)["']?((?:[a-z][a-z0-9+.-]*:)?//[^"')\s]+)""", re.IGNORECASE)
 
 
+class _Loads(HTMLParser):
+    """A page's ``<script>`` and ``<link>`` tags, with their attributes (names in lower case,
+    character references resolved; the first of an attribute given twice, as browsers read it).
+    Text, comments and scripts' code are not tags, whatever they hold."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "link"):
+            attributes: dict[str, str] = {}
+            for name, value in attrs:
+                attributes.setdefault(name, value or "")
+            self.tags.append((tag, attributes))
+
+
+def loaded_tags(text: str) -> list[tuple[str, dict[str, str]]]:
+    """``(tag, attributes)`` of each ``<script>`` and ``<link>`` of an HTML page, in order."""
+    parser = _Loads()
+    parser.feed(text)
+    parser.close()
+    return parser.tags
+
+
 def page_problems(page: Path, outdir: Path) -> list[str]:
     """Scripts and stylesheets a page would load from another site, or that are missing."""
     problems = []
-    text = page.read_text(encoding="utf8", errors="replace")
-    for match in _TAG.finditer(text):
-        tag = match.group(1).lower()
-        attributes = {
-            m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-            for m in _ATTRIBUTE.finditer(match.group(2))
-        }
+    for tag, attributes in loaded_tags(page.read_text(encoding="utf8", errors="replace")):
+        rel = set(attributes.get("rel", "").lower().split())
         if tag == "script":
             address = attributes.get("src")
-        elif set(attributes.get("rel", "").lower().split()) & _LOADED_LINKS:
+        elif rel & _LOADED_LINKS:
             address = attributes.get("href")
         else:
             continue
         if not address or address.startswith("data:"):
             continue
-        kind = "script" if tag == "script" else "stylesheet" if "stylesheet" in attributes.get("rel", "") else "file"
+        kind = "script" if tag == "script" else "stylesheet" if "stylesheet" in rel else "file"
         if _EXTERNAL.match(address) or address.startswith(("http:", "https:")):
             problems.append(f"loads the {kind} {address} from another site")
         else:

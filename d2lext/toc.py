@@ -18,13 +18,13 @@ from markdown_it.renderer import RendererHTML
 from markdown_it.tree import SyntaxTreeNode
 from myst_parser.config.main import MdParserConfig
 from myst_parser.mdit_to_docutils.base import compute_unique_slug
+from myst_parser.parsers.directives import parse_directive_text
 from myst_parser.parsers.mdit import create_md_parser
 from myst_parser.slugs import SLUG_PRESETS
+from sphinx.directives.other import TocTree
 
 _TITLED = re.compile(r"^(?P<title>.*?)\s*<(?P<ref>[^<>]+)>$")
 _SUFFIXES = (".md", ".ipynb", ".rst")
-#: ``:numbered:`` without a depth: every level.
-ALL_LEVELS = 999
 
 
 @dc.dataclass(frozen=True)
@@ -94,32 +94,23 @@ def outline(text: str, md_config: MdParserConfig | None = None) -> Outline:
                 slugs.add(slug)
             headings.append(Heading(node.map[0] + 1, level, title, slug))
         elif node.type in ("fence", "colon_fence") and node.info.strip().startswith("{toctree}"):
-            toctrees.append(_toctree(node.content, node.map[0] + 1))
+            toctrees.append(_toctree(node.info.strip().removeprefix("{toctree}"), node.content, node.map[0] + 1))
     return Outline(tuple(headings), tuple(toctrees))
 
 
-def _toctree(content: str, line: int) -> Toctree:
-    lines = content.splitlines()
-    options = []
-    if lines and lines[0].strip() == "---":  # YAML options block
-        end = next((i for i, text in enumerate(lines[1:], 1) if text.strip() == "---"), len(lines))
-        options = [text.strip().replace(": ", ":", 1) for text in lines[1:end]]
-        options = [":" + text if not text.startswith(":") else text for text in options]
-        lines = lines[end + 1 :]
+def _toctree(first_line: str, content: str, line: int) -> Toctree:
+    """A toctree's entries and options, as MyST gives them to Sphinx's directive: its ``---`` YAML
+    block or ``:name: value`` lines, converted by the directive's own option spec (``:numbered:``
+    without a depth is every level; a value Sphinx rejects, such as ``true``, numbers nothing)."""
+    parsed = parse_directive_text(TocTree, first_line, content)
     entries = []
-    for text in lines:
+    for text in parsed.body:
         text = text.strip()
-        if text.startswith(":"):
-            options.append(text)
-        elif text:
+        if text:
             match = _TITLED.match(text)
             entries.append(match.group("ref") if match else text)
-    glob = any(option.startswith(":glob:") for option in options)
-    numbered = 0
-    for option in options:
-        if option.startswith(":numbered:"):
-            value = option[len(":numbered:") :].strip()
-            numbered = int(value) if value.isdigit() else 0 if value.lower() == "false" else ALL_LEVELS
+    glob = "glob" in parsed.options
+    numbered = parsed.options.get("numbered", 0)
     return Toctree(line, tuple((entry, glob) for entry in entries), numbered)
 
 

@@ -95,3 +95,17 @@ def test_section_numbers_agree_with_the_built_site(tmp_path):
             if heading.find(class_="section-number")
         ]
     assert shown == numbers_of(STRUCTURE)
+
+
+def test_options_are_read_as_sphinx_reads_them_from_either_form():
+    def options(body: str) -> tuple[int, list[tuple[str, bool]]]:
+        (toctree,) = outline(f"# Book\n\n```{{toctree}}\n{body}```\n").toctrees
+        return toctree.numbered, list(toctree.entries)
+
+    assert options("---\nmaxdepth: 2\nnumbered: 2\nglob:\n---\nch/*\n") == (2, [("ch/*", True)])
+    assert options("---\nnumbered:\n---\n\nintro\n") == (999, [("intro", False)])  # every level, as Sphinx
+    assert options(":numbered: 3\n:glob:\n\nintro\n") == (3, [("intro", True)])
+    assert options(":numbered:\nintro\n") == (999, [("intro", False)])  # the options end at the first entry
+    # A value Sphinx's directive rejects (it warns): nothing numbered, as on the site.
+    assert options(":numbered: true\n\nintro\n") == (0, [("intro", False)])
+    assert options("---\nnumbered: false\n---\nintro\n") == (0, [("intro", False)])
