@@ -116,13 +116,8 @@ class BookBuild:
         self._progress: Progress | None = None
         self._documents: set[str] = set()
         self._documents_changed = False
-        self._bibliography: dict | None = None
         self._fingerprints: Fingerprints | None = None
         self._paths: Paths | None = None
-        self.notebooks_changed = False
-        self.pages_written = False
-        """Whether this build wrote a page (the search index is then made again)."""
-        """Whether this build wrote a notebook (the per-framework archives are then packed again)."""
         conf_dir = conf_dir or source
         self.environments = Environments(conf_dir / config.environments, conf_dir, log.info)
         own = [fw for fw in config.frameworks.values() if fw.environment]
@@ -347,36 +342,6 @@ class BookBuild:
         keys = self.plan.keys if self.plan else {}
         return {framework: key for (name, framework), key in keys.items() if name == docname}
 
-    def navigation(self) -> str:
-        """What every page's navigation shows: the documents in order, with their headings."""
-        book = self.plan.book
-        return json.dumps(
-            [
-                [docname, [[h.level, h.title] for h in book.outlines[docname].headings]]
-                for docname in book.order
-                if docname in book.outlines
-            ],
-            ensure_ascii=False,
-        )
-
-    def navigation_changed(self) -> bool:
-        """Whether the table of contents changed since the last finished build (then every page's
-        sidebar and previous/next links must be written again: Sphinx rewrites only the pages it
-        reads, sphinx-doc/sphinx#5506)."""
-        try:
-            return (self.state_dir / "navigation.json").read_text(encoding="utf8") != self.navigation()
-        except OSError:
-            return True
-
-    def finished(self) -> None:
-        """After a successful build: remember the navigation the pages now show."""
-        if self.plan is not None:
-            write_if_changed(self.state_dir / "navigation.json", self.navigation())
-
-    def section_titles(self) -> list[str]:
-        """Every section title of the book (the search index keeps Chinese ones as words)."""
-        return [heading.title for outline in self.plan.book.outlines.values() for heading in outline.headings]
-
     # ------------------------------------------------------------------ executing
 
     def execute(self, docnames: Iterable[str]) -> None:
@@ -489,19 +454,6 @@ class BookBuild:
         """The MyST text of a document read through a converter (d2l-book Markdown), as planning made it."""
         found = self.plan.book.converted.get(docname) if self.plan else None
         return found[0] if found else None
-
-    def bibliography(self, paths: tuple[Path, ...]) -> dict:
-        """The entries of the book's ``.bib`` files, by key (read once per build)."""
-        if self._bibliography is None:
-            from pybtex.database import parse_file
-
-            self._bibliography = {}
-            for path in paths:
-                try:
-                    self._bibliography.update(parse_file(str(path)).entries)
-                except Exception:  # an unreadable file: its citations stay keys
-                    continue
-        return self._bibliography
 
     def merged_notebook(self, path: str) -> nbformat.NotebookNode | None:
         """The merged notebook of the chapter at ``path``, if this build prepared one."""

@@ -33,7 +33,7 @@ from .offline import setup_offline
 from .prose import setup_prose
 from .references import setup_references
 from .search import setup_search
-from .state import attach, book_build
+from .state import attach, book_build, site_state
 from .tabs import setup_tabs
 
 STATIC = Path(__file__).parent / "static"
@@ -103,15 +103,15 @@ def remove_pages(app: Sphinx, docnames) -> None:
         (outdir / f"{docname}{app.config.html_file_suffix or '.html'}").unlink(missing_ok=True)
         for notebook in (outdir / "notebooks").glob(f"*/{docname}.ipynb"):
             notebook.unlink()
-            build = book_build(app.env)
-            if build is not None:
-                build.notebooks_changed = True  # the archives are packed again without it
+            site = site_state(app.env)
+            if site is not None:
+                site.notebooks_changed = True  # the archives are packed again without it
 
 
 def pages_to_write(app: Sphinx, env: BuildEnvironment) -> list[str]:
     """Every page, when the table of contents changed: each shows it in its sidebar and links."""
-    build = book_build(env)
-    if build is not None and build.plan is not None and build.navigation_changed():
+    build, site = book_build(env), site_state(env)
+    if build is not None and build.plan is not None and site.navigation_changed(build.plan.book):
         return sorted(env.found_docs)
     return []
 
@@ -155,10 +155,10 @@ def finish(app: Sphinx, exception: Exception | None) -> None:
 
 def release(app: Sphinx, exception: Exception | None) -> None:
     """Last of all: the next build of this directory may start."""
-    build = book_build(app.env)
+    build, site = book_build(app.env), site_state(app.env)
     if build is not None:
-        if exception is None:
-            build.finished()
+        if exception is None and build.plan is not None:
+            site.finished(build.plan.book)
         build.release()
 
 

@@ -15,7 +15,7 @@ from sphinx.util.osutil import relative_uri
 from .files import write_if_changed
 from .notebooks import FOLDER, framework_notebook, notebook_name, site_path
 from .references import readable
-from .state import book_build
+from .state import book_build, site_state
 
 _LABELS = {"zh": ("下载 Notebook:", "全书:"), "": ("Download notebook:", "whole book:")}
 
@@ -88,8 +88,8 @@ def _bibliography(app: Sphinx) -> dict:
     for name in getattr(app.config, "bibtex_bibfiles", []) or []:
         path = Path(app.confdir) / name
         paths.append(path if path.is_file() else Path(app.srcdir) / name)
-    build = book_build(app.env)
-    return build.bibliography(tuple(paths)) if build is not None else {}
+    site = site_state(app.env)
+    return site.bibliography(tuple(paths)) if site is not None else {}
 
 
 def link_notebooks(app: Sphinx, doctree: nodes.document, docname: str) -> None:
@@ -107,7 +107,7 @@ def link_notebooks(app: Sphinx, doctree: nodes.document, docname: str) -> None:
         resolve = References(app, site_path(docname, framework.name))
         notebook = framework_notebook(chapter, framework, result, app.env.myst_config, resolve)
         if write_if_changed(target, nbformat.writes(notebook)):
-            build.notebooks_changed = True
+            site_state(app.env).notebooks_changed = True
         uri = relative_uri(app.builder.get_target_uri(docname), site_path(docname, framework.name))
         name = notebook_name(docname, framework.name)
         links.append(
@@ -146,7 +146,7 @@ def write_archives(app: Sphinx, exception: Exception | None) -> None:
         return
     outdir = Path(app.outdir)
     for framework in build.config.selected_frameworks:
-        if not build.notebooks_changed and (outdir / archive_path(framework.name)).is_file():
+        if not site_state(app.env).notebooks_changed and (outdir / archive_path(framework.name)).is_file():
             continue  # nothing new to pack (a no-op build reads no notebook)
         folder = outdir / FOLDER / framework.name
         buffer = io.BytesIO()

@@ -23,7 +23,7 @@ from sphinx.search.zh import SearchChinese
 
 from .errors import BookError
 from .messages import SphinxLog, stop_on_book_errors
-from .state import book_build
+from .state import book_build, site_state
 
 #: Themes whose pages hold their text in ``article.bd-article`` (pydata-sphinx-theme's family).
 ARTICLE_THEMES = frozenset({"sphinx_book_theme", "pydata_sphinx_theme"})
@@ -59,28 +59,28 @@ def add_book_terms(app: Sphinx, builder: Builder) -> None:
     """Before pages are indexed: the book's section titles become jieba words. jieba splits 鞍点
     (saddle point) into 鞍 and 点 and the index drops both as too short, so a reader searching a
     section's own title found nothing."""
-    build = book_build(app.env)
+    build, site = book_build(app.env), site_state(app.env)
     if getattr(builder, "search", False) and build is not None and build.plan is not None:
         if (app.config.language or "").startswith("zh"):
-            for term in book_terms(build.section_titles()):
+            for term in book_terms(site.section_titles(build.plan.book)):
                 jieba.add_word(term)
 
 
 def note_page(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
     """A document's page was written (not only the search page and index every build writes)."""
-    build = book_build(app.env)
-    if build is not None and doctree is not None:
-        build.pages_written = True
+    site = site_state(app.env)
+    if site is not None and doctree is not None:
+        site.pages_written = True
 
 
 @stop_on_book_errors
 def index_site(app: Sphinx, exception: Exception | None) -> None:
     """Index the site with Pagefind when this build wrote pages (or there is no index yet)."""
-    build = book_build(app.env)
-    if exception is not None or app.builder.format != "html" or build is None:
+    site = site_state(app.env)
+    if exception is not None or app.builder.format != "html" or site is None:
         return
     outdir = Path(app.outdir)
-    if not build.pages_written and (outdir / "pagefind" / "pagefind.js").is_file():
+    if not site.pages_written and (outdir / "pagefind" / "pagefind.js").is_file():
         return
     command = [sys.executable, "-m", "pagefind", "--site", str(outdir)]
     if app.config.html_theme in ARTICLE_THEMES:  # the page's text, without navigation and header
