@@ -66,11 +66,11 @@ setup: $(READY)
 
 # The virtual environment, from the pinned requirements (torch==2.13.0 is the CPU build), and
 # the pinned MathJax from the npm registry (the site serves it itself).
-$(READY): requirements.txt pyproject.toml d2lext/vendor.py
+$(READY): requirements.txt pyproject.toml d2lext/site/vendor.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
-	$(BIN)/python -m d2lext.vendor
+	$(BIN)/python -m d2lext.site.vendor
 	touch $@
 
 clean:

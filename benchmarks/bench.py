@@ -161,8 +161,8 @@ def bare_scripts(book: dict, folder: Path) -> dict[str, Path]:
     """Each framework's cells of the whole book, in table-of-contents order, as one script."""
     code = (
         "import sys, json\nfrom pathlib import Path\n"
-        "from d2lext.cells import read_chapter\nfrom d2lext.config import BookConfig, Framework\n"
-        "from d2lext.toc import outline, toc_order\n"
+        "from d2lext.sources.cells import read_chapter\nfrom d2lext.config import BookConfig, Framework\n"
+        "from d2lext.sources.toc import outline, toc_order\n"
         "src, framework = Path(sys.argv[1]), sys.argv[2]\n"
         "config = BookConfig({f: Framework(f, f) for f in ('torch', 'numpy', 'mxnet', 'tensorflow', 'paddle', 'jax')},"
         " (framework,))\n"

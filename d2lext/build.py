@@ -30,23 +30,29 @@ from typing import Protocol
 import nbformat
 from myst_parser.config.main import MdParserConfig
 
-from .book import MemoFile, read_book
-from .cache import Cache
 from .config import BookConfig
-from .dependencies import declare, distributions, imported, pins
-from .engine import Engine
-from .environment import kernel_env, missing_requirement
 from .errors import BookError, ExecutionFailed
+from .execute.engine import Engine
+from .execute.environments import (
+    Environments,
+    Fingerprints,
+    kernel_env,
+    kernel_python,
+    kernel_specs,
+    missing_requirement,
+)
+from .execute.merge import merge
+from .execute.outputs import Paths, book_paths, readable_result
+from .execute.runs import Result, Run
 from .files import write_if_changed
 from .lock import BuildLock
-from .merge import merge
-from .outputs import Paths, book_paths, readable_result
-from .package import archive_path, write_archive, write_package
-from .package_check import package_report
+from .package.check import package_report
+from .package.dependencies import declare, distributions, imported, pins
+from .package.write import archive_path, write_archive, write_package
 from .plan import Plan, documents_to_read, due_runs, in_order, package_code, run_keys, upstream_runs
+from .plan.cache import Cache
 from .report import Progress
-from .runs import Result, Run
-from .venvs import Environments, Fingerprints, kernel_python, kernel_specs
+from .sources.book import MemoFile, read_book
 
 
 class Log(Protocol):

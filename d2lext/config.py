@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import d2lbook
 from .errors import BookError
+from .sources import d2lbook
 
 #: Cell tags that MyST-NB and nbclient give a meaning to; any other tag must name a framework
 #: (or be listed in ``d2l_extra_tags``).

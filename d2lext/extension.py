@@ -21,22 +21,22 @@ from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 
 from . import config as options
-from .api import setup_api
 from .build import BookBuild, Site
 from .errors import BookError
-from .figures import setup_figures
 from .files import write_if_changed
-from .mathjax import setup_mathjax
 from .messages import SphinxLog, setup_messages, stop_on_book_errors
-from .notebook_links import setup_notebook_links
-from .offline import setup_offline
-from .prose import setup_prose
-from .references import setup_references
-from .search import setup_search
+from .render.api import setup_api
+from .render.figures import setup_figures
+from .render.mathjax import setup_mathjax
+from .render.notebook_links import setup_notebook_links
+from .render.offline import setup_offline
+from .render.prose import setup_prose
+from .render.references import setup_references
+from .render.search import setup_search
+from .render.tabs import setup_tabs
 from .state import attach, book_build, site_state
-from .tabs import setup_tabs
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).parent / "site" / "static"
 
 
 def start_build(app: Sphinx) -> BookBuild | None:

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .execute.runs import Result
 from .files import write_atomic
-from .runs import Result
 
 
 class Progress:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sphinx.environment import BuildEnvironment
 
 from .build import BookBuild
-from .site_state import SiteState
+from .site.state import SiteState
 
 ATTRIBUTE = "d2l_build"
 

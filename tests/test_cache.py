@@ -7,10 +7,10 @@ import os
 import nbformat
 import pytest
 
-from d2lext.cache import Cache, cache_key, imports_package
-from d2lext.cells import read_chapter
 from d2lext.config import BookConfig, Framework
-from d2lext.runs import Result, Run
+from d2lext.execute.runs import Result, Run
+from d2lext.plan.cache import Cache, cache_key, imports_package
+from d2lext.sources.cells import read_chapter
 
 FRAMEWORKS = {name: Framework(name, name.title()) for name in ("torch", "numpy")}
 CONFIG = BookConfig(frameworks=FRAMEWORKS, selected=("torch", "numpy"))

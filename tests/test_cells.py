@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from d2lext.cells import cell_frameworks, read_chapter
 from d2lext.config import BookConfig, Framework
 from d2lext.errors import BookError
+from d2lext.sources.cells import cell_frameworks, read_chapter
 
 CONFIG = BookConfig(
     frameworks={name: Framework(name, name.title()) for name in ("torch", "numpy", "mxnet")},

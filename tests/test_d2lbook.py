@@ -13,7 +13,7 @@ import pytest
 from bs4 import BeautifulSoup
 from conftest import BOOKS, REPO, Build, build_in_process, run_with_package
 
-from d2lext.d2lbook import Library, Settings, SourceError, apply_aliases, convert, is_d2lbook
+from d2lext.sources.d2lbook import Library, Settings, SourceError, apply_aliases, convert, is_d2lbook
 
 SEEDS = Path(__file__).parent / "seeds"
 PAGE_11_1 = "chapter_optimization/optimization-intro"
@@ -438,10 +438,10 @@ def test_a_build_reads_and_converts_each_chapter_once_and_makes_each_module_once
     from collections import Counter
     from unittest import mock
 
-    import d2lext.book
-    import d2lext.d2lbook
-    import d2lext.package
-    import d2lext.plan
+    import d2lext.package.write
+    import d2lext.plan.keys
+    import d2lext.sources.book
+    import d2lext.sources.d2lbook
 
     root = d2lbook_project(tmp_path, "d2lbook")
     reads, conversions, code, written = Counter(), Counter(), Counter(), Counter()
@@ -453,13 +453,15 @@ def test_a_build_reads_and_converts_each_chapter_once_and_makes_each_module_once
 
         return wrapper
 
-    read, convert = d2lext.book.read_text, d2lext.d2lbook.convert
-    module, source = d2lext.plan.module_source, d2lext.package.module_source
+    read, convert = d2lext.sources.book.read_text, d2lext.sources.d2lbook.convert
+    module, source = d2lext.plan.keys.module_source, d2lext.package.write.module_source
     with (
-        mock.patch("d2lext.book.read_text", counting(reads, read, lambda path: Path(path).resolve())),
-        mock.patch("d2lext.d2lbook.convert", counting(conversions, convert, lambda text, settings: text)),
-        mock.patch("d2lext.plan.module_source", counting(code, module, lambda framework, *a, **k: framework)),
-        mock.patch("d2lext.package.module_source", counting(written, source, lambda framework, *a, **k: framework)),
+        mock.patch("d2lext.sources.book.read_text", counting(reads, read, lambda path: Path(path).resolve())),
+        mock.patch("d2lext.sources.d2lbook.convert", counting(conversions, convert, lambda text, settings: text)),
+        mock.patch("d2lext.plan.keys.module_source", counting(code, module, lambda framework, *a, **k: framework)),
+        mock.patch(
+            "d2lext.package.write.module_source", counting(written, source, lambda framework, *a, **k: framework)
+        ),
     ):
         result = build_project(root, "-D", "d2l_selected=numpy")
     assert result.returncode == 0, result.output

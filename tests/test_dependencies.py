@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from d2lext.dependencies import declare, pins
+from d2lext.package.dependencies import declare, pins
 
 REQUIREMENTS = """\
 # MXNet's environment: a comment, then pins

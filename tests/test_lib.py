@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from d2lext.cells import read_chapter
 from d2lext.config import BookConfig, Framework
+from d2lext.sources.cells import read_chapter
 
 REPO = Path(__file__).resolve().parent.parent
 CHAPTER = REPO / "source" / "chapter_optimization" / "optimization-intro.md"

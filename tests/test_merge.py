@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import nbformat
 
-from d2lext.cells import read_chapter
 from d2lext.config import BookConfig, Framework
-from d2lext.merge import comparable, merge
-from d2lext.runs import Result, Run
+from d2lext.execute.merge import comparable, merge
+from d2lext.execute.runs import Result, Run
+from d2lext.sources.cells import read_chapter
 
 FRAMEWORKS = {name: Framework(name, name.title()) for name in ("torch", "numpy", "mxnet")}
 TEXT = (

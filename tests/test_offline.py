@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from d2lext.offline import page_problems
+from d2lext.render.offline import page_problems
 
 PAGE = """<!DOCTYPE html>
 <html><head>

@@ -11,8 +11,8 @@ from pathlib import Path
 import nbformat
 from conftest import build, write_book
 
-from d2lext.merge import comparable
-from d2lext.outputs import (
+from d2lext.execute.merge import comparable
+from d2lext.execute.outputs import (
     Paths,
     book_paths,
     plain_escapes,
@@ -21,7 +21,7 @@ from d2lext.outputs import (
     readable_outputs,
     terminal_text,
 )
-from d2lext.runs import Failure
+from d2lext.execute.runs import Failure
 
 # ---------------------------------------------------------------------------------------- units
 

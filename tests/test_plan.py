@@ -6,11 +6,11 @@ from pathlib import Path
 
 from myst_parser.config.main import MdParserConfig
 
-from d2lext.book import read_book
 from d2lext.build import failure_outcome
 from d2lext.config import BookConfig, Framework
+from d2lext.execute.runs import Failure, Result, Run
 from d2lext.plan import Plan, documents_to_read, due_runs, run_keys
-from d2lext.runs import Failure, Result, Run
+from d2lext.sources.book import read_book
 
 FRAMEWORKS = {name: Framework(name, name.title()) for name in ("torch", "numpy")}
 CONFIG = BookConfig(frameworks=FRAMEWORKS, selected=("torch", "numpy"))

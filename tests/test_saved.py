@@ -8,9 +8,9 @@ import pytest
 
 from d2lext.config import BookConfig, Framework
 from d2lext.errors import BookError
-from d2lext.package import module_source, with_provenance
-from d2lext.package_check import package_report
-from d2lext.saved import Place, SavedBlock, marker_lines, saved_ranges, strip_markers
+from d2lext.package.check import package_report
+from d2lext.package.write import module_source, with_provenance
+from d2lext.sources.saved import Place, SavedBlock, marker_lines, saved_ranges, strip_markers
 
 
 def where(line: int) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from d2lext.cells import Chapter
 from d2lext.config import Framework
-from d2lext.runs import Result, Run
-from d2lext.schedule import Costs, next_run
+from d2lext.execute.runs import Result, Run
+from d2lext.execute.schedule import Costs, next_run
+from d2lext.sources.cells import Chapter
 
 TORCH, NUMPY = Framework("torch", "PyTorch"), Framework("numpy", "NumPy")
 

@@ -9,8 +9,8 @@ import nbformat
 from conftest import build, copy_book, write_book
 from test_rebuild import rebuild
 
-from d2lext.figures import alt_text, figure_texts
-from d2lext.notebooks import framework_prose
+from d2lext.render.figures import alt_text, figure_texts
+from d2lext.site.notebooks import framework_prose
 
 
 def test_each_executed_page_has_a_notebook_per_framework_linked_under_its_title(basic_build):

@@ -1,6 +1,6 @@
 """How rendered cells are grouped into tabs."""
 
-from d2lext.tabs import OUTPUTS, PLAIN, TABS, plan_groups
+from d2lext.render.tabs import OUTPUTS, PLAIN, TABS, plan_groups
 
 
 def fw(name, shared=None):

@@ -4,7 +4,7 @@ import re
 
 from myst_parser.config.main import MdParserConfig
 
-from d2lext.toc import outline, section_numbers, toc_order, toctree_entries
+from d2lext.sources.toc import outline, section_numbers, toc_order, toctree_entries
 
 
 def test_entries_with_titles_options_and_yaml():

@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 
 import d2lext
-from d2lext.d2lbook import FRAMEWORK_NAMES, LABELS, MODULES, Project, read_config
 from d2lext.errors import BookError
+from d2lext.sources.d2lbook import FRAMEWORK_NAMES, LABELS, MODULES, Project, read_config
 
 BOOK = Path(os.environ.get("D2L_BOOK", ".")).resolve()
 CONFIG = BOOK / "config.ini"

@@ -27,8 +27,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .errors import BookError
-from .files import display_path, read_text
+from ..errors import BookError
+from ..files import display_path, read_text
 
 #: The front matter that makes a converted chapter with code a MyST-NB notebook.
 NOTEBOOK_HEADER = ["---", "file_format: mystnb", "kernelspec:", "  name: python3", "  display_name: Python 3", "---"]

@@ -12,9 +12,9 @@ from sphinx.application import Sphinx
 from sphinx.transforms import SphinxTransform
 from sphinx_design.shared import create_component
 
-from .config import BookConfig, Framework
-from .merge import METADATA_KEY
-from .state import book_build
+from ..config import BookConfig, Framework
+from ..execute.merge import METADATA_KEY
+from ..state import book_build
 
 #: The sphinx-design sync group of every framework tab: choosing a framework switches all of them.
 SYNC_GROUP = "framework"

@@ -19,8 +19,8 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from .cells import Cell
-from .config import Framework
+from ..config import Framework
+from ..sources.cells import Cell
 from .runs import Failure, Result, Run, run_notebook
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

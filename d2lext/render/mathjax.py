@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sphinx.application import Sphinx
 
-from . import vendor
-from .errors import BookError
-from .messages import stop_on_book_errors
+from ..errors import BookError
+from ..messages import stop_on_book_errors
+from ..site import vendor
 
 SPHINX_MATHJAX = "https://cdn.jsdelivr.net/npm/mathjax"
 

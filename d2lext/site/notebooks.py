@@ -17,9 +17,9 @@ from markdown_it.tree import SyntaxTreeNode
 from myst_parser.config.main import MdParserConfig
 from myst_parser.parsers.mdit import create_md_parser
 
-from .cells import Chapter
-from .config import Framework, split_names
-from .runs import Result
+from ..config import Framework, split_names
+from ..execute.runs import Result
+from ..sources.cells import Chapter
 
 #: Where a page's notebooks go in the site: ``notebooks/<framework>/<docname>.ipynb``.
 FOLDER = "notebooks"

@@ -7,8 +7,8 @@ import builtins
 import dataclasses as dc
 import symtable
 
-from .config import BookConfig
-from .saved import DEFINITIONS, SavedBlock
+from ..config import BookConfig
+from ..sources.saved import DEFINITIONS, SavedBlock
 
 
 @dc.dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .book import Book
-from .files import write_if_changed
+from ..files import write_if_changed
+from ..sources.book import Book
 
 
 class SiteState:

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import nbformat
 
-from .cells import Chapter
-from .config import Framework
-from .files import write_atomic
-from .runs import Failure, Result, Run
+from ..config import Framework
+from ..execute.runs import Failure, Result, Run
+from ..files import write_atomic
+from ..sources.cells import Chapter
 
 #: Bump when the entry format or what the key covers changes.
 FORMAT = 2

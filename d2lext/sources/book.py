@@ -13,11 +13,11 @@ from pathlib import Path
 
 from myst_parser.config.main import MdParserConfig
 
+from ..config import BookConfig
+from ..files import read_text, write_atomic
 from . import saved
 from .cells import Chapter, read_chapter, readable_text
-from .config import BookConfig
 from .d2lbook import mapped_line
-from .files import read_text, write_atomic
 from .saved import Place, SavedBlock
 from .toc import Outline, outline, section_numbers, toc_order
 

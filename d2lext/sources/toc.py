@@ -21,7 +21,6 @@ from myst_parser.mdit_to_docutils.base import compute_unique_slug
 from myst_parser.parsers.directives import parse_directive_text
 from myst_parser.parsers.mdit import create_md_parser
 from myst_parser.slugs import SLUG_PRESETS
-from sphinx.directives.other import TocTree
 
 _TITLED = re.compile(r"^(?P<title>.*?)\s*<(?P<ref>[^<>]+)>$")
 _SUFFIXES = (".md", ".ipynb", ".rst")
@@ -96,6 +95,38 @@ def outline(text: str, md_config: MdParserConfig | None = None) -> Outline:
         elif node.type in ("fence", "colon_fence") and node.info.strip().startswith("{toctree}"):
             toctrees.append(_toctree(node.info.strip().removeprefix("{toctree}"), node.content, node.map[0] + 1))
     return Outline(tuple(headings), tuple(toctrees))
+
+
+def _numbered(value: str | None) -> int:
+    """``:numbered:`` as Sphinx reads it: no value numbers every level, else the depth."""
+    return 999 if not value or not value.strip() else int(value)
+
+
+def _flag(value: str | None) -> None:
+    if value and value.strip():
+        raise ValueError(f"no argument is allowed; {value!r} supplied")
+
+
+class TocTree:
+    """The toctree directive's options, as Sphinx declares them (``sphinx.directives.other``),
+    for MyST's directive parser: restated so that reading the sources never imports Sphinx."""
+
+    required_arguments = 0
+    optional_arguments = 0
+    final_argument_whitespace = False
+    has_content = True
+    option_spec = {
+        "maxdepth": int,
+        "name": str,
+        "class": str,
+        "caption": str,
+        "glob": _flag,
+        "hidden": _flag,
+        "includehidden": _flag,
+        "numbered": _numbered,
+        "titlesonly": _flag,
+        "reversed": _flag,
+    }
 
 
 def _toctree(first_line: str, content: str, line: int) -> Toctree:

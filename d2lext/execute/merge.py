@@ -15,8 +15,8 @@ import json
 
 import nbformat
 
-from .cells import Chapter
-from .config import BookConfig
+from ..config import BookConfig
+from ..sources.cells import Chapter
 from .runs import Result
 
 METADATA_KEY = "d2l"

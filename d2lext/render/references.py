@@ -13,8 +13,8 @@ from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 
-from .messages import SphinxLog
-from .state import book_build
+from ..messages import SphinxLog
+from ..state import book_build
 
 #: Reference types shown as text when their target is missing.
 REFERENCE_TYPES = frozenset({"numref", "ref", "eq"})

@@ -21,9 +21,9 @@ from sphinx.builders import Builder
 from sphinx.search import _MINIFIED_JS_PATH
 from sphinx.search.zh import SearchChinese
 
-from .errors import BookError
-from .messages import SphinxLog, stop_on_book_errors
-from .state import book_build, site_state
+from ..errors import BookError
+from ..messages import SphinxLog, stop_on_book_errors
+from ..state import book_build, site_state
 
 #: Themes whose pages hold their text in ``article.bd-article`` (pydata-sphinx-theme's family).
 ARTICLE_THEMES = frozenset({"sphinx_book_theme", "pydata_sphinx_theme"})

@@ -12,10 +12,10 @@ from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.util.osutil import relative_uri
 
-from .files import write_if_changed
-from .notebooks import FOLDER, framework_notebook, notebook_name, site_path
+from ..files import write_if_changed
+from ..site.notebooks import FOLDER, framework_notebook, notebook_name, site_path
+from ..state import book_build, site_state
 from .references import readable
-from .state import book_build, site_state
 
 _LABELS = {"zh": ("下载 Notebook:", "全书:"), "": ("Download notebook:", "whole book:")}
 

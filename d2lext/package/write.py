@@ -12,10 +12,10 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from .config import BookConfig
-from .errors import BookError
-from .files import write_if_changed
-from .saved import DEFINITIONS, Place, SavedBlock, block_start
+from ..config import BookConfig
+from ..errors import BookError
+from ..files import write_if_changed
+from ..sources.saved import DEFINITIONS, Place, SavedBlock, block_start
 
 
 def module_source(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from jupyter_client.kernelspec import KernelSpecManager
 
-from .config import Framework
+from ..config import Framework
 from .kernel import Worker
 from .runs import Failure, Result, Run
 from .schedule import Costs, next_run, ready

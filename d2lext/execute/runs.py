@@ -6,8 +6,8 @@ import dataclasses as dc
 
 import nbformat
 
-from .cells import Cell, Chapter
-from .config import Framework
+from ..config import Framework
+from ..sources.cells import Cell, Chapter
 
 
 @dc.dataclass(frozen=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from sphinx.application import Sphinx
 
-from .errors import BookError
-from .messages import stop_on_book_errors
+from ..errors import BookError
+from ..messages import stop_on_book_errors
 
 _LOADED_LINKS = frozenset({"stylesheet", "preload", "modulepreload", "icon", "manifest", "prefetch"})
 _EXTERNAL = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)

@@ -19,9 +19,9 @@ from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.osutil import relative_uri
 
-from .package import module_path
-from .saved import Place, SavedBlock
-from .state import book_build
+from ..package.write import module_path
+from ..sources.saved import Place, SavedBlock
+from ..state import book_build
 from .tabs import tab_item, tab_set
 
 

@@ -23,10 +23,10 @@ from myst_nb.core.read import is_myst_markdown_notebook, read_myst_markdown_note
 from myst_parser.config.main import MdParserConfig
 from myst_parser.parsers.mdit import create_md_parser
 
+from ..config import KNOWN_TAGS, BookConfig, positive_seconds
+from ..errors import BookError
+from ..files import display_path, read_text
 from . import d2lbook
-from .config import KNOWN_TAGS, BookConfig, positive_seconds
-from .errors import BookError
-from .files import display_path, read_text
 
 
 @dc.dataclass(frozen=True)

@@ -15,8 +15,8 @@ import tokenize
 
 from IPython.core.inputtransformer2 import TransformerManager
 
+from ..errors import BookError
 from .cells import Cell, Chapter
-from .errors import BookError
 
 MARKER = "#@save"
 _MARKER_AT_END = re.compile(r"\s*#@save\s*$")

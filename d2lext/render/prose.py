@@ -6,10 +6,10 @@ from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
-from .cells import display_path
-from .config import split_names
-from .messages import note_reading_error
-from .state import book_build
+from ..config import split_names
+from ..messages import note_reading_error
+from ..sources.cells import display_path
+from ..state import book_build
 
 
 class FrameworkDirective(SphinxDirective):

@@ -1,0 +1,13 @@
+"""Stage 2, the plan: what must run and what must be read again, before anything runs.
+
+In: the ``Book``, the configuration, each framework's environment fingerprint, and the cache.
+Out: a ``Plan`` (``keys.py``): the package's module code per framework (made once), every run's
+cache key (``cache.py`` keys and stores results), then (``due.py``) the runs due for the
+documents being read, the runs they wait for, and the documents to read again. Pure rules;
+nothing here imports Sphinx.
+"""
+
+from .due import documents_to_read, due_runs, in_order, upstream_runs
+from .keys import Plan, package_code, run_keys
+
+__all__ = ["Plan", "documents_to_read", "due_runs", "in_order", "package_code", "run_keys", "upstream_runs"]
