@@ -1,14 +1,26 @@
-"""Shared helpers: build fixture books with Sphinx, as an author would."""
+"""Shared helpers: build fixture books with Sphinx, as an author would; and the suite's two tiers.
+
+Tiers: a test is marked ``slow`` when it builds a book (Sphinx, which starts kernels), starts a
+process (a kernel, ``venv``, pip and the package index, ``sphinx-build``, the browser), or uses a
+fixture that does. ``pytest -m "not slow"`` (``make test-quick``) runs the rest: the extension's
+rules called directly, with no kernel, environment, network or browser. The mark is given at
+collection (``pytest_collection_modifyitems`` below), from what the test's code and its fixtures'
+code refer to; a test the rule cannot see through may say ``@pytest.mark.slow`` itself. A test
+left unmarked that starts a process, builds a book or connects to a socket fails, saying so.
+"""
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import traceback
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,3 +237,78 @@ kernelspec:
 ---
 
 """
+
+
+# ---------------------------------------------------------------- tiers: slow and quick tests
+
+#: Names whose use makes a test slow: the builders above, Sphinx applications, ``subprocess``
+#: (kernels, venv, pip, sphinx-build) and Playwright.
+SLOW_NAMES = frozenset(
+    {"build", "build_in_process", "build_process", "book_build", "Sphinx", "SphinxTestApp", "subprocess", "playwright"}
+)
+TESTS = Path(__file__).resolve().parent
+
+
+def _is_slow(code: types.CodeType, namespace: dict, seen: set) -> bool:
+    """Whether code refers to a slow name, itself, in the functions and lambdas it defines, or in
+    the functions of the tests' modules it calls (followed as far as they go)."""
+    if code in seen:
+        return False
+    seen.add(code)
+    if not SLOW_NAMES.isdisjoint(code.co_names):  # globals, attributes and imports alike
+        return True
+    nested = (const for const in code.co_consts if isinstance(const, types.CodeType))
+    if any(_is_slow(inner, namespace, seen) for inner in nested):
+        return True
+    for name in code.co_names:
+        value = namespace.get(name)
+        if isinstance(value, types.FunctionType) and _in_tests(value):
+            if _is_slow(value.__code__, value.__globals__, seen):
+                return True
+    return False
+
+
+def _in_tests(function: types.FunctionType) -> bool:
+    return Path(function.__code__.co_filename).resolve().parent == TESTS
+
+
+def _slow(item: pytest.Item) -> bool:
+    seen: set = set()
+    functions = [item.function] if isinstance(item, pytest.Function) else []
+    info = getattr(item, "_fixtureinfo", None)
+    for name in item.fixturenames:
+        if name == "quick_tests_start_nothing":  # the guard below
+            continue
+        for definition in info.name2fixturedefs.get(name, ()) if info else ():
+            functions.append(definition.func)
+    functions = [inspect.unwrap(function) for function in functions]
+    return any(
+        _is_slow(function.__code__, function.__globals__, seen)
+        for function in functions
+        if isinstance(function, types.FunctionType) and _in_tests(function)
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("slow") is None and _slow(item):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def quick_tests_start_nothing(request, monkeypatch):
+    """A test not marked slow fails as soon as it starts a process, builds a book or connects a
+    socket: the quick tier stays quick, and a test the rule above cannot see through says so."""
+    if request.node.get_closest_marker("slow") is None:
+
+        def refuse(what: str):
+            def refused(*args, **kwargs):
+                pytest.fail(f"{what}, so it is slow: mark it @pytest.mark.slow (see tests/conftest.py)")
+
+            return refused
+
+        monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse("this test starts a process"))
+        monkeypatch.setattr(Sphinx, "__init__", refuse("this test builds a book with Sphinx"))
+        monkeypatch.setattr(socket.socket, "connect", refuse("this test opens a connection"))
+    yield
