@@ -19,9 +19,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import traceback
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,12 @@ class Build:
     root: Path
     returncode: int
     output: str
+    #: This build's kernels still running when it ended: for a build in this process, looked up
+    #: before the harness stops anything; for a ``sphinx-build`` process, once it has exited.
+    kernels_left: list[int] = field(default_factory=list)
+    #: With ``watch_kernels=True``: every kernel of this build seen running while it built (the
+    #: positive control of a ``kernels_left == []`` check: the look-up finds this build's kernels).
+    kernels_seen: list[int] = field(default_factory=list)
 
     @property
     def html(self) -> Path:
@@ -55,36 +62,40 @@ class Build:
         return BeautifulSoup((self.html / f"{name}.html").read_text(encoding="utf8"), "html.parser")
 
 
-def build(root: Path, *options: str, timeout: int = 300, process: bool = False) -> Build:
+def build(root: Path, *options: str, timeout: int = 300, process: bool = False, watch_kernels: bool = False) -> Build:
     """Build a book folder (conf.py and sources side by side) as ``sphinx-build -M html . _build``.
 
     In this process by default (Sphinx's own application, as sphinx-build makes it, minus the
     second of start-up), or as a real ``sphinx-build`` process with ``process=True`` or ``-j``.
+    With ``watch_kernels=True`` the build's kernels are looked up while it runs (``kernels_seen``).
     """
     if process or "-j" in options:
-        return build_process(root, ".", *options, timeout=timeout)
-    return build_in_process(root, root, root, options)
+        return build_process(root, ".", *options, timeout=timeout, watch_kernels=watch_kernels)
+    return build_in_process(root, root, root, options, watch_kernels=watch_kernels)
 
 
-def build_process(root: Path, source: str, *options: str, timeout: int = 300) -> Build:
-    done = subprocess.run(
-        [str(SPHINX_BUILD), "-M", "html", source, "_build", "-c", ".", "--no-color", *options],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    return Build(root, done.returncode, done.stdout + done.stderr)
+def build_process(root: Path, source: str, *options: str, timeout: int = 300, watch_kernels: bool = False) -> Build:
+    with KernelWatch(root, watch_kernels) as watch:
+        done = subprocess.run(
+            [str(SPHINX_BUILD), "-M", "html", source, "_build", "-c", ".", "--no-color", *options],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    return Build(root, done.returncode, done.stdout + done.stderr, kernels_of(root), watch.seen)
 
 
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def build_in_process(root: Path, source: Path, conf: Path, options: tuple[str, ...]) -> Build:
+def build_in_process(
+    root: Path, source: Path, conf: Path, options: tuple[str, ...], *, watch_kernels: bool = False
+) -> Build:
     """What sphinx-build does, in this process: same folders, overrides, output and exit status.
 
     Afterwards the build's kernels are stopped and its lock released, as the end of a
-    sphinx-build process does.
+    sphinx-build process does; the kernels still running are looked up first (``kernels_left``).
     """
     overrides = {}
     rest = list(options)
@@ -98,8 +109,9 @@ def build_in_process(root: Path, source: Path, conf: Path, options: tuple[str, .
     app = None
     previous = os.getcwd()
     os.chdir(root)
+    watch = KernelWatch(root, watch_kernels)
     try:
-        with patch_docutils(conf), docutils_namespace():
+        with watch, patch_docutils(conf), docutils_namespace():
             app = Sphinx(
                 source,
                 conf,
@@ -119,11 +131,12 @@ def build_in_process(root: Path, source: Path, conf: Path, options: tuple[str, .
         stream.write(traceback.format_exc())
     finally:
         os.chdir(previous)
+        left = kernels_of(root)  # what the build itself left running, before the harness stops it
         book = book_build_of(app.env) if app is not None and getattr(app, "env", None) else None
         if book is not None:
             book.close()
             book.release()
-    return Build(root, returncode, _COLOUR.sub("", stream.getvalue()))
+    return Build(root, returncode, _COLOUR.sub("", stream.getvalue()), left, watch.seen)
 
 
 def run_with_package(code: str, package: Path, *args: str, python: str = sys.executable, cwd=None):
@@ -201,17 +214,46 @@ def kernels_of(root: Path) -> list[int]:
 
     A kernel's command line names only its connection file, never the book; its environment
     carries the build's ``MATPLOTLIBRC`` (under ``_build/.d2l-cache``), which nothing else has.
+    Sphinx resolves the book's folder, which the test may name through a symbolic link (a
+    temporary folder often is one): both forms are looked for.
     """
-    marker = f"MATPLOTLIBRC={root / '_build' / '.d2l-cache' / 'matplotlibrc'}".encode()
+    forms = {Path(root).absolute(), Path(root).resolve()}
+    markers = {f"MATPLOTLIBRC={form / '_build' / '.d2l-cache' / 'matplotlibrc'}".encode() for form in forms}
     found = []
     for environ in Path("/proc").glob("[0-9]*/environ"):
         try:
             variables = environ.read_bytes().split(b"\0")
         except OSError:  # gone, or not ours to read
             continue
-        if marker in variables:
+        if not markers.isdisjoint(variables):
             found.append(int(environ.parent.name))
-    return found
+    return sorted(found)
+
+
+class KernelWatch:
+    """While it is entered (and ``active``), looks up the kernels of a build of ``root`` every
+    0.1 s in a thread; ``seen`` lists every one found."""
+
+    def __init__(self, root: Path, active: bool = True):
+        self.root, self.active, self.seen = root, active, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while True:
+            self.seen.extend(pid for pid in kernels_of(self.root) if pid not in self.seen)
+            if self._stop.wait(0.1):
+                return
+
+    def __enter__(self) -> KernelWatch:
+        if self.active:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.active:
+            self._stop.set()
+            self._thread.join()
 
 
 def write_book(root: Path, chapter: str, *, conf_extra: str = "", lib: str | None = None) -> Path:
