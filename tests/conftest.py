@@ -341,11 +341,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(autouse=True)
 def quick_tests_start_nothing(request, monkeypatch):
     """A test not marked slow fails as soon as it starts a process, builds a book or connects a
-    socket: the quick tier stays quick, and a test the rule above cannot see through says so."""
+    socket: the quick tier stays quick, and a test the rule above cannot see through says so (at
+    its end too, should code running in another thread have swallowed the failure)."""
+    refusals: list[str] = []
     if request.node.get_closest_marker("slow") is None:
 
         def refuse(what: str):
             def refused(*args, **kwargs):
+                refusals.append(what)
                 pytest.fail(f"{what}, so it is slow: mark it @pytest.mark.slow (see tests/conftest.py)")
 
             return refused
@@ -354,3 +357,5 @@ def quick_tests_start_nothing(request, monkeypatch):
         monkeypatch.setattr(Sphinx, "__init__", refuse("this test builds a book with Sphinx"))
         monkeypatch.setattr(socket.socket, "connect", refuse("this test opens a connection"))
     yield
+    if refusals:
+        pytest.fail(f"{refusals[0]}, so it is slow: mark it @pytest.mark.slow (see tests/conftest.py)")
