@@ -1,5 +1,6 @@
 # `make html` sets up the environment (first time) and builds the book into _build/html.
-# `make test` sets up the same environment and runs the test suite.
+# `make test` sets up the same environment and runs the test suite; `make test-quick` runs only
+# the tests that need no kernel, environment, network or browser (pytest -m "not slow").
 #
 #   make html FRAMEWORKS="torch"        execute and show only these frameworks (default: conf.py)
 #   make html JOBS=4                    kernels run at once (default: number of cores)
@@ -23,7 +24,7 @@ SPHINXOPTS ?=
 
 SPHINX_ARGS := -c . $(if $(FRAMEWORKS),-D d2l_selected="$(FRAMEWORKS)") $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(if $(KEEP_GOING),-D d2l_keep_going=$(KEEP_GOING)) $(if $(RETRY),-D d2l_retry_failed=$(RETRY)) $(SPHINXOPTS)
 
-.PHONY: html lib test lint clean setup bench browser
+.PHONY: html lib test test-quick lint clean setup bench browser
 
 html: $(READY)
 ifdef BOOK
@@ -45,6 +46,10 @@ endif
 
 test: $(READY) browser
 	$(BIN)/pytest
+
+# The tests not marked slow (tests/conftest.py marks them): the extension's rules, in seconds.
+test-quick: $(READY)
+	$(BIN)/pytest -m "not slow"
 
 # The browser tests drive Debian's chromium (never a downloaded browser build); a CJK font makes
 # their screenshots readable. Installed with apt when missing (as root); otherwise those tests

@@ -1,15 +1,28 @@
-"""Shared helpers: build fixture books with Sphinx, as an author would."""
+"""Shared helpers: build fixture books with Sphinx, as an author would; and the suite's two tiers.
+
+Tiers: a test is marked ``slow`` when it builds a book (Sphinx, which starts kernels), starts a
+process (a kernel, ``venv``, pip and the package index, ``sphinx-build``, the browser), or uses a
+fixture that does. ``pytest -m "not slow"`` (``make test-quick``) runs the rest: the extension's
+rules called directly, with no kernel, environment, network or browser. The mark is given at
+collection (``pytest_collection_modifyitems`` below), from what the test's code and its fixtures'
+code refer to; a test the rule cannot see through may say ``@pytest.mark.slow`` itself. A test
+left unmarked that starts a process, builds a book or connects to a socket fails, saying so.
+"""
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import traceback
-from dataclasses import dataclass
+import types
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -30,6 +43,12 @@ class Build:
     root: Path
     returncode: int
     output: str
+    #: This build's kernels still running when it ended: for a build in this process, looked up
+    #: before the harness stops anything; for a ``sphinx-build`` process, once it has exited.
+    kernels_left: list[int] = field(default_factory=list)
+    #: With ``watch_kernels=True``: every kernel of this build seen running while it built (the
+    #: positive control of a ``kernels_left == []`` check: the look-up finds this build's kernels).
+    kernels_seen: list[int] = field(default_factory=list)
 
     @property
     def html(self) -> Path:
@@ -43,36 +62,40 @@ class Build:
         return BeautifulSoup((self.html / f"{name}.html").read_text(encoding="utf8"), "html.parser")
 
 
-def build(root: Path, *options: str, timeout: int = 300, process: bool = False) -> Build:
+def build(root: Path, *options: str, timeout: int = 300, process: bool = False, watch_kernels: bool = False) -> Build:
     """Build a book folder (conf.py and sources side by side) as ``sphinx-build -M html . _build``.
 
     In this process by default (Sphinx's own application, as sphinx-build makes it, minus the
     second of start-up), or as a real ``sphinx-build`` process with ``process=True`` or ``-j``.
+    With ``watch_kernels=True`` the build's kernels are looked up while it runs (``kernels_seen``).
     """
     if process or "-j" in options:
-        return build_process(root, ".", *options, timeout=timeout)
-    return build_in_process(root, root, root, options)
+        return build_process(root, ".", *options, timeout=timeout, watch_kernels=watch_kernels)
+    return build_in_process(root, root, root, options, watch_kernels=watch_kernels)
 
 
-def build_process(root: Path, source: str, *options: str, timeout: int = 300) -> Build:
-    done = subprocess.run(
-        [str(SPHINX_BUILD), "-M", "html", source, "_build", "-c", ".", "--no-color", *options],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    return Build(root, done.returncode, done.stdout + done.stderr)
+def build_process(root: Path, source: str, *options: str, timeout: int = 300, watch_kernels: bool = False) -> Build:
+    with KernelWatch(root, watch_kernels) as watch:
+        done = subprocess.run(
+            [str(SPHINX_BUILD), "-M", "html", source, "_build", "-c", ".", "--no-color", *options],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    return Build(root, done.returncode, done.stdout + done.stderr, kernels_of(root), watch.seen)
 
 
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def build_in_process(root: Path, source: Path, conf: Path, options: tuple[str, ...]) -> Build:
+def build_in_process(
+    root: Path, source: Path, conf: Path, options: tuple[str, ...], *, watch_kernels: bool = False
+) -> Build:
     """What sphinx-build does, in this process: same folders, overrides, output and exit status.
 
     Afterwards the build's kernels are stopped and its lock released, as the end of a
-    sphinx-build process does.
+    sphinx-build process does; the kernels still running are looked up first (``kernels_left``).
     """
     overrides = {}
     rest = list(options)
@@ -86,8 +109,9 @@ def build_in_process(root: Path, source: Path, conf: Path, options: tuple[str, .
     app = None
     previous = os.getcwd()
     os.chdir(root)
+    watch = KernelWatch(root, watch_kernels)
     try:
-        with patch_docutils(conf), docutils_namespace():
+        with watch, patch_docutils(conf), docutils_namespace():
             app = Sphinx(
                 source,
                 conf,
@@ -107,11 +131,12 @@ def build_in_process(root: Path, source: Path, conf: Path, options: tuple[str, .
         stream.write(traceback.format_exc())
     finally:
         os.chdir(previous)
+        left = kernels_of(root)  # what the build itself left running, before the harness stops it
         book = book_build_of(app.env) if app is not None and getattr(app, "env", None) else None
         if book is not None:
             book.close()
             book.release()
-    return Build(root, returncode, _COLOUR.sub("", stream.getvalue()))
+    return Build(root, returncode, _COLOUR.sub("", stream.getvalue()), left, watch.seen)
 
 
 def run_with_package(code: str, package: Path, *args: str, python: str = sys.executable, cwd=None):
@@ -189,17 +214,46 @@ def kernels_of(root: Path) -> list[int]:
 
     A kernel's command line names only its connection file, never the book; its environment
     carries the build's ``MATPLOTLIBRC`` (under ``_build/.d2l-cache``), which nothing else has.
+    Sphinx resolves the book's folder, which the test may name through a symbolic link (a
+    temporary folder often is one): both forms are looked for.
     """
-    marker = f"MATPLOTLIBRC={root / '_build' / '.d2l-cache' / 'matplotlibrc'}".encode()
+    forms = {Path(root).absolute(), Path(root).resolve()}
+    markers = {f"MATPLOTLIBRC={form / '_build' / '.d2l-cache' / 'matplotlibrc'}".encode() for form in forms}
     found = []
     for environ in Path("/proc").glob("[0-9]*/environ"):
         try:
             variables = environ.read_bytes().split(b"\0")
         except OSError:  # gone, or not ours to read
             continue
-        if marker in variables:
+        if not markers.isdisjoint(variables):
             found.append(int(environ.parent.name))
-    return found
+    return sorted(found)
+
+
+class KernelWatch:
+    """While it is entered (and ``active``), looks up the kernels of a build of ``root`` every
+    0.1 s in a thread; ``seen`` lists every one found."""
+
+    def __init__(self, root: Path, active: bool = True):
+        self.root, self.active, self.seen = root, active, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while True:
+            self.seen.extend(pid for pid in kernels_of(self.root) if pid not in self.seen)
+            if self._stop.wait(0.1):
+                return
+
+    def __enter__(self) -> KernelWatch:
+        if self.active:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.active:
+            self._stop.set()
+            self._thread.join()
 
 
 def write_book(root: Path, chapter: str, *, conf_extra: str = "", lib: str | None = None) -> Path:
@@ -225,3 +279,83 @@ kernelspec:
 ---
 
 """
+
+
+# ---------------------------------------------------------------- tiers: slow and quick tests
+
+#: Names whose use makes a test slow: the builders above, Sphinx applications, ``subprocess``
+#: (kernels, venv, pip, sphinx-build) and Playwright.
+SLOW_NAMES = frozenset(
+    {"build", "build_in_process", "build_process", "book_build", "Sphinx", "SphinxTestApp", "subprocess", "playwright"}
+)
+TESTS = Path(__file__).resolve().parent
+
+
+def _is_slow(code: types.CodeType, namespace: dict, seen: set) -> bool:
+    """Whether code refers to a slow name, itself, in the functions and lambdas it defines, or in
+    the functions of the tests' modules it calls (followed as far as they go)."""
+    if code in seen:
+        return False
+    seen.add(code)
+    if not SLOW_NAMES.isdisjoint(code.co_names):  # globals, attributes and imports alike
+        return True
+    nested = (const for const in code.co_consts if isinstance(const, types.CodeType))
+    if any(_is_slow(inner, namespace, seen) for inner in nested):
+        return True
+    for name in code.co_names:
+        value = namespace.get(name)
+        if isinstance(value, types.FunctionType) and _in_tests(value):
+            if _is_slow(value.__code__, value.__globals__, seen):
+                return True
+    return False
+
+
+def _in_tests(function: types.FunctionType) -> bool:
+    return Path(function.__code__.co_filename).resolve().parent == TESTS
+
+
+def _slow(item: pytest.Item) -> bool:
+    seen: set = set()
+    functions = [item.function] if isinstance(item, pytest.Function) else []
+    info = getattr(item, "_fixtureinfo", None)
+    for name in item.fixturenames:
+        if name == "quick_tests_start_nothing":  # the guard below
+            continue
+        for definition in info.name2fixturedefs.get(name, ()) if info else ():
+            functions.append(definition.func)
+    functions = [inspect.unwrap(function) for function in functions]
+    return any(
+        _is_slow(function.__code__, function.__globals__, seen)
+        for function in functions
+        if isinstance(function, types.FunctionType) and _in_tests(function)
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("slow") is None and _slow(item):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def quick_tests_start_nothing(request, monkeypatch):
+    """A test not marked slow fails as soon as it starts a process, builds a book or connects a
+    socket: the quick tier stays quick, and a test the rule above cannot see through says so (at
+    its end too, should code running in another thread have swallowed the failure)."""
+    refusals: list[str] = []
+    if request.node.get_closest_marker("slow") is None:
+
+        def refuse(what: str):
+            def refused(*args, **kwargs):
+                refusals.append(what)
+                pytest.fail(f"{what}, so it is slow: mark it @pytest.mark.slow (see tests/conftest.py)")
+
+            return refused
+
+        monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse("this test starts a process"))
+        monkeypatch.setattr(Sphinx, "__init__", refuse("this test builds a book with Sphinx"))
+        monkeypatch.setattr(socket.socket, "connect", refuse("this test opens a connection"))
+    yield
+    if refusals:
+        pytest.fail(f"{refusals[0]}, so it is slow: mark it @pytest.mark.slow (see tests/conftest.py)")

@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import SPHINX_BUILD, build, kernels_of, write_book
+from conftest import SPHINX_BUILD, build, write_book
 
 
 def error_lines(output: str) -> list[str]:
@@ -268,8 +268,11 @@ def test_bytes_written_to_file_descriptor_1_stay_out_of_the_console(tmp_path):
 
 @pytest.mark.parametrize("selection", [",", " "])
 def test_an_empty_selection_is_an_error(tmp_path, selection):
-    result = build(write_book(tmp_path, "# Chapter\n"), "-D", f"d2l_selected={selection}")
+    root = write_book(tmp_path, "# Chapter\n\n" + cell("print(1)"))  # code a fallback selection would run
+    result = build(root, "-D", f"d2l_selected={selection}", watch_kernels=True)
     assert result.returncode == 2
     (line,) = error_lines(result.output)
     assert "the selection of frameworks (FRAMEWORKS / d2l_selected) is empty" in line
-    assert kernels_of(tmp_path) == []
+    # No kernel started, looked up while the build ran (the look-up test_rebuild shows finding a
+    # build's kernels) and when it ended, before the harness stops any.
+    assert result.kernels_seen == [] and result.kernels_left == []

@@ -1,4 +1,5 @@
-"""`make lib`: the wheel installs in a fresh virtual environment and 11.1's figures come out right."""
+"""`make lib`: the wheel draws 11.1's figures, installs with what it declares in a fresh virtual
+environment, and declares what the source archive `make html` writes does."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import sysconfig
 import tarfile
 import tomllib
 import zipfile
+from email.parser import Parser
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from d2lext.config import BookConfig, Framework
 from d2lext.sources.cells import read_chapter
@@ -42,10 +45,11 @@ print(json.dumps({"figures": figures, "module": namespace["d2l"].__file__,
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
-    """A fresh venv with the book's wheel installed; NumPy, PyTorch and matplotlib lent by this one."""
+def wheel(tmp_path_factory) -> Path:
+    """The wheel `make lib` builds from the book."""
     root = tmp_path_factory.mktemp("lib")
     shutil.copytree(REPO / "source", root / "source")
+    shutil.copytree(REPO / "d2lext" / "environments", root / "d2lext" / "environments")  # as in the repository
     shutil.copy(REPO / "conf.py", root / "conf.py")
     made = subprocess.run(
         [
@@ -66,8 +70,15 @@ def installed(tmp_path_factory) -> Path:
     assert "warning" not in made.stderr
     (wheel,) = (root / "_build" / "dist").glob("d2l-2.0.0-py3-none-any.whl")
     assert made.stdout.strip().endswith(wheel.name)
+    return wheel
 
-    venv = root / "venv"
+
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> Path:
+    """A venv with the wheel alone installed (no dependencies, no index), NumPy, PyTorch and
+    matplotlib lent by this one: what the modules do, not what the wheel declares (see
+    test_the_wheel_installs_with_what_it_declares_in_a_fresh_environment)."""
+    venv = tmp_path_factory.mktemp("lent") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     purelib = subprocess.run(
@@ -86,26 +97,86 @@ def installed(tmp_path_factory) -> Path:
     return python
 
 
-@pytest.mark.parametrize("framework", ["numpy", "torch"])
-def test_chapter_figures_from_the_installed_package(installed, framework):
+def figures(python: Path, framework: str) -> dict:
+    """11.1's listings for one framework run by ``python`` (outside any book folder): the
+    (lines, annotations) of each figure, the d2l module imported and the other frameworks imported."""
     config = BookConfig(
         {name: Framework(name, name) for name in ("torch", "numpy", "mxnet", "tensorflow", "paddle", "jax")},
         (framework,),
     )
     cells = [cell.source for cell in read_chapter(CHAPTER, "c", config).cells_for(framework)]
     done = subprocess.run(
-        [installed, "-c", FIGURES, framework],
+        [python, "-c", FIGURES, framework],
         input=json.dumps(cells),
         capture_output=True,
         text=True,
-        cwd=installed.parent.parent,
+        cwd=python.parent.parent,
     )
     assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    return json.loads(done.stdout)
+
+
+#: (lines, annotations): risk curves, local/global minimum, x^3 saddle, 3-D saddle, tanh plateau
+FIGURES_OF_11_1 = [[2, 2], [1, 2], [1, 1], [1, 0], [1, 1]]
+
+
+@pytest.mark.parametrize("framework", ["numpy", "torch"])
+def test_chapter_figures_from_the_installed_package(installed, framework):
+    result = figures(installed, framework)
     assert "/venv/" in result["module"]  # the installed wheel, not the build folder
     assert result["others imported"] == []  # d2l.numpy does not import torch
-    # (lines, annotations): risk curves, local/global minimum, x^3 saddle, 3-D saddle, tanh plateau
-    assert result["figures"] == [[2, 2], [1, 2], [1, 1], [1, 0], [1, 1]]
+    assert result["figures"] == FIGURES_OF_11_1
+
+
+def test_the_wheel_installs_with_what_it_declares_in_a_fresh_environment(wheel, tmp_path):
+    """As a reader installs it: `pip install "d2l-...whl[numpy]"` in a new venv, with the package
+    index and nothing lent, so a dependency the wheel does not declare is missing."""
+    venv = tmp_path / "reader"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"{wheel}[numpy]"],
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr
+    assert "does not provide the extra" not in install.stderr, install.stderr
+    result = figures(python, "numpy")
+    assert "/reader/" in result["module"]
+    assert result["figures"] == FIGURES_OF_11_1
+
+
+def declared(requirements: list[str], extra: str | None = None) -> set[str]:
+    """Requirements as a wheel's METADATA lists them (``Requires-Dist``), normalised."""
+    found = set()
+    for text in requirements:
+        requirement = Requirement(text)
+        if extra is not None:
+            condition = f'extra == "{extra}"'
+            if requirement.marker is not None:
+                condition = f"({requirement.marker}) and {condition}"
+            requirement.marker = None
+            requirement = Requirement(f"{requirement}; {condition}")
+        found.add(str(requirement))
+    return found
+
+
+def test_the_wheel_declares_what_the_source_archive_declares(wheel, real_book):
+    (archive,) = (real_book.root / "_build" / "dist").glob("d2l-*.tar.gz")
+    with tarfile.open(archive) as opened:
+        top = archive.name[: -len(".tar.gz")]
+        project = tomllib.loads(opened.extractfile(f"{top}/pyproject.toml").read().decode())["project"]
+    extras = project.get("optional-dependencies", {})
+    expected = declared(project.get("dependencies", []))
+    for extra, requirements in extras.items():
+        expected |= declared(requirements, extra)
+    assert project["dependencies"] and "numpy" in extras  # what make html's archive declares
+
+    with zipfile.ZipFile(wheel) as opened:
+        dist_info = "-".join(wheel.name.split("-")[:2]) + ".dist-info"
+        metadata = Parser().parsestr(opened.read(f"{dist_info}/METADATA").decode())
+    assert declared(metadata.get_all("Requires-Dist") or []) == expected
+    assert set(metadata.get_all("Provides-Extra") or []) == set(extras)
 
 
 def test_the_source_archive_declares_its_dependencies_and_installs_with_an_extra(real_book, tmp_path):
