@@ -20,7 +20,6 @@ import atexit
 import contextlib
 import dataclasses as dc
 import errno
-import json
 import os
 import sys
 from collections.abc import Iterable
@@ -30,7 +29,7 @@ from typing import Protocol
 import nbformat
 from myst_parser.config.main import MdParserConfig
 
-from .config import BookConfig
+from .config import BookConfig, Framework
 from .errors import BookError, ExecutionFailed
 from .execute.engine import Engine
 from .execute.environments import (
@@ -44,10 +43,9 @@ from .execute.environments import (
 from .execute.merge import merge
 from .execute.outputs import Paths, book_paths, readable_result
 from .execute.runs import Result, Run
-from .files import write_if_changed
 from .lock import BuildLock
 from .package.check import package_report
-from .package.dependencies import declare, distributions, imported, pins
+from .package.dependencies import package_dependencies
 from .package.write import archive_path, write_archive, write_package
 from .plan import Plan, documents_to_read, due_runs, in_order, package_code, run_keys, upstream_runs
 from .plan.cache import Cache
@@ -275,42 +273,21 @@ class BookBuild:
         return self._fingerprints
 
     def dependencies(self, code: dict[str, str]) -> tuple[list[str], dict[str, list[str]]]:
-        """The package's common dependencies and per-framework extras, from each module's ``code``,
-        at the versions each framework's environment has (read once per environment state, kept
-        in the cache folder)."""
-        modules = {name: imported(text, self.config.package_name) for name, text in code.items()}
-        known = self.environment_fingerprints()
-        path = self.state_dir / "dependencies.json"
-        try:
-            cached = json.loads(path.read_text(encoding="utf8"))
-            assert isinstance(cached, dict)
-        except Exception:
-            cached = {}
+        """The package's common dependencies and per-framework extras (``package/dependencies.py``),
+        read from the Python each framework runs in."""
 
-        def installed(name: str, names: list[str]) -> dict:
-            framework = self.config.frameworks[name]
+        def python_of(framework: Framework) -> str | None:
             if framework.environment:
-                python = self.environments.python(framework)
-            else:  # the Python its kernel runs, as the cache keys read it
-                python = kernel_python(self.kernel_specs, framework.kernel) or sys.executable
-            if python is None:
-                return {}
-            key = f"{python} {known.of(python)} {' '.join(names)}"
-            if key not in cached:
-                cached[key] = distributions(python, names)
-            return {module: [tuple(pair) for pair in pairs] for module, pairs in cached[key].items()}
+                return self.environments.python(framework)
+            return kernel_python(self.kernel_specs, framework.kernel) or sys.executable  # as the keys read it
 
-        def pinned(name: str) -> dict[str, str]:
-            framework = self.config.frameworks[name]
-            return pins(self.environments.requirements(framework)) if framework.environment else {}
+        def requirements_of(framework: Framework) -> Path | None:
+            return self.environments.requirements(framework) if framework.environment else None
 
-        shared = {name for name, framework in self.config.frameworks.items() if framework.environment is None}
-        try:
-            found = declare(modules, installed, pinned, shared)
-        except OSError:  # a requirements file went missing: its framework's extra stays unpinned
-            found = declare(modules, installed, lambda name: {}, shared)
-        write_if_changed(path, json.dumps(cached, indent=1, sort_keys=True))
-        return found
+        known = self.environment_fingerprints()
+        return package_dependencies(
+            self.config, code, python_of, requirements_of, known.of, self.state_dir / "dependencies.json"
+        )
 
     def fingerprints(self) -> dict[str, str]:
         """Each selected framework's environment fingerprint (read once per build and environment)."""
@@ -485,26 +462,6 @@ class BookBuild:
             ]
             self._paths = book_paths([python for python in pythons if python], self.source, self.root)
         return readable_result(result, self._paths)
-
-    def numbering_differences(self, site_numbers: dict[str, list[tuple[int, ...]]]) -> list[tuple[str, str]]:
-        """``(docname, message)`` for each document saving code whose section numbers (computed before
-        reading, for the package) differ from the site's."""
-        book = self.plan.book
-        found = []
-        for docname in sorted({block.docname for block in book.blocks}):
-            ours = [number for _, number in sorted(book.numbers.get(docname, {}).items())]
-            theirs = site_numbers.get(docname, [])
-            if ours != theirs:
-                shown = ", ".join(".".join(map(str, n)) for n in theirs) or "none"
-                mine = ", ".join(".".join(map(str, n)) for n in ours) or "none"
-                found.append(
-                    (
-                        docname,
-                        f"the saved package numbers its sections {mine}, the site {shown}; "
-                        f"please report this with the book's toctrees",
-                    )
-                )
-        return found
 
 
 def _has_code(source: Path) -> bool:

@@ -25,6 +25,7 @@ from .build import BookBuild, Site
 from .errors import BookError
 from .files import write_if_changed
 from .messages import SphinxLog, setup_messages, stop_on_book_errors
+from .package.check import numbering_differences
 from .render.api import setup_api
 from .render.figures import setup_figures
 from .render.mathjax import setup_mathjax
@@ -138,7 +139,7 @@ def check_numbers(app: Sphinx, env: BuildEnvironment) -> None:
         numbers = env.toc_secnumbers.get(docname, {})
         found = (numbers.get(reference.get("anchorname", "")) for reference in toc.findall(nodes.reference))
         site_numbers[docname] = [tuple(number) for number in found if number]
-    for docname, message in build.numbering_differences(site_numbers):
+    for docname, message in numbering_differences(build.plan.book, site_numbers):
         SphinxLog().warning(message, subtype="numbering", docname=docname)
 
 

@@ -8,6 +8,7 @@ import dataclasses as dc
 import symtable
 
 from ..config import BookConfig
+from ..sources.book import Book
 from ..sources.saved import DEFINITIONS, SavedBlock
 
 
@@ -114,3 +115,21 @@ def package_report(config: BookConfig, blocks: list[SavedBlock]) -> list[Problem
             text = f"`{name}` is saved for {', '.join(sorted(frameworks))} but not for {', '.join(absent)}"
             problems.append(Problem(origin[name], text))
     return problems
+
+
+def numbering_differences(book: Book, site_numbers: dict[str, list[tuple[int, ...]]]) -> list[tuple[str, str]]:
+    """``(docname, message)`` for each document saving code whose section numbers (computed before
+    reading, for the package's provenance notes) differ from the site's."""
+    found = []
+    for docname in sorted({block.docname for block in book.blocks}):
+        ours = [number for _, number in sorted(book.numbers.get(docname, {}).items())]
+        theirs = site_numbers.get(docname, [])
+        if ours != theirs:
+            shown = ", ".join(".".join(map(str, n)) for n in theirs) or "none"
+            mine = ", ".join(".".join(map(str, n)) for n in ours) or "none"
+            message = (
+                f"the saved package numbers its sections {mine}, the site {shown}; "
+                f"please report this with the book's toctrees"
+            )
+            found.append((docname, message))
+    return found

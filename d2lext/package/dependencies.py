@@ -19,6 +19,9 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from ..config import BookConfig, Framework
+from ..files import write_if_changed
+
 #: Run in a framework's Python: the distribution and version providing each module named.
 _QUERY = (
     "import importlib.metadata as m, json, sys\n"
@@ -113,3 +116,47 @@ def declare(
     together = [needed[name] for name in needed if not shared or name in shared]
     common = set.intersection(*together) if together else set()
     return sorted(common), extras
+
+
+def package_dependencies(
+    config: BookConfig,
+    code: dict[str, str],
+    python_of: Callable[[Framework], str | None],
+    requirements_of: Callable[[Framework], Path | None],
+    fingerprint: Callable[[str], str],
+    store: Path,
+) -> tuple[list[str], dict[str, list[str]]]:
+    """``(common, extras)`` of the package whose modules are ``code`` (framework -> module code).
+
+    Each framework's imports are looked up in the Python it runs in (``python_of``), once per
+    state of that environment (``fingerprint``): the answers are kept in ``store`` (JSON). A
+    framework whose environment the build makes pins what its requirements file pins
+    (``requirements_of``) when that environment has not been made here.
+    """
+    modules = {name: imported(text, config.package_name) for name, text in code.items()}
+    try:
+        cached = json.loads(store.read_text(encoding="utf8"))
+        assert isinstance(cached, dict)
+    except Exception:  # missing or damaged: ask the environments again
+        cached = {}
+
+    def installed(name: str, names: list[str]) -> dict:
+        python = python_of(config.frameworks[name])
+        if python is None:
+            return {}
+        key = f"{python} {fingerprint(python)} {' '.join(names)}"
+        if key not in cached:
+            cached[key] = distributions(python, names)
+        return {module: [tuple(pair) for pair in pairs] for module, pairs in cached[key].items()}
+
+    def pinned(name: str) -> dict[str, str]:
+        requirements = requirements_of(config.frameworks[name])
+        return pins(requirements) if requirements is not None else {}
+
+    shared = {name for name, framework in config.frameworks.items() if framework.environment is None}
+    try:
+        found = declare(modules, installed, pinned, shared)
+    except OSError:  # a requirements file went missing: its framework's extra stays unpinned
+        found = declare(modules, installed, lambda name: {}, shared)
+    write_if_changed(store, json.dumps(cached, indent=1, sort_keys=True))
+    return found
