@@ -16,9 +16,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-
 from ..config import BookConfig, Framework
 from ..files import write_if_changed
 
@@ -66,6 +63,9 @@ def distributions(python: str, modules: list[str]) -> dict[str, list[tuple[str, 
 def pins(requirements: Path) -> dict[str, str]:
     """``distribution -> version`` of a requirements file's pinned (``name==version``) requirements;
     pip's options (``-r``, ``--index-url`` ...) and what is not a requirement are passed over."""
+    from packaging.requirements import InvalidRequirement, Requirement  # here: 10 ms a build spared
+    from packaging.utils import canonicalize_name
+
     found = {}
     for line in requirements.read_text(encoding="utf8").splitlines():
         line = _COMMENT.sub("", line).strip()
@@ -94,6 +94,8 @@ def declare(
     The common dependencies are what every framework of ``shared`` (those running in the book's
     own environment, which can be installed together; all when none) needs, unpinned.
     """
+    from packaging.utils import canonicalize_name
+
     extras: dict[str, list[str]] = {}
     needed: dict[str, set[str]] = {}
     for framework, names in modules.items():
