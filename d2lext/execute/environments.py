@@ -4,7 +4,8 @@ Frameworks conflict (MXNet needs numpy 1.23, the book numpy 2), so a framework m
 requirements file; the build then makes ``<environments>/<framework>`` with ``venv`` and pip,
 installs a Jupyter kernel there, and runs that framework's cells in it. A fingerprint of every
 environment a kernel runs in (its Python and its installed distributions) is part of the cache
-keys, so upgrading a framework re-runs its chapters and nothing else.
+keys, so upgrading a framework re-runs its chapters and nothing else. Last, what every kernel
+runs with (its environment variables) and whether a framework's kernel can run here at all.
 """
 
 from __future__ import annotations

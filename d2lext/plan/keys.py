@@ -1,8 +1,8 @@
-"""Planning a build, before anything is read by Sphinx or executed.
+"""The plan of a build, made before anything is read by Sphinx or executed.
 
-Pure rules over the book and the cache: every run's cache key, which runs are due for the
-documents being read, and which documents must be read again because their runs are not cached,
-their pages were made from other runs, or a file they show was rewritten.
+Pure rules over the book: each framework's module code (made once per build), and every
+(chapter, framework) run's cache key, with the keys of the chapters it depends on folded in.
+``due.py`` says, from the plan, what runs and what is read again.
 """
 
 from __future__ import annotations
