@@ -131,7 +131,11 @@ def test_a_dead_kernel_says_why(tmp_path):
     assert "about to crash" in result.output  # the end of the kernel's stderr follows
 
     # What Python code wrote to sys.stderr before the kernel died reaches the cell: it follows too.
-    told = "import os, sys\nprint('cannot go on: bad state', file=sys.stderr)\nsys.stderr.flush()\nos._exit(3)"
+    # (Output still in the kernel when it dies is lost, as in Jupyter: the crash comes a moment later.)
+    told = (
+        "import os, sys, time\nprint('cannot go on: bad state', file=sys.stderr)\nsys.stderr.flush()\n"
+        "time.sleep(0.5)\nos._exit(3)"
+    )
     result = numpy_only(write_book(tmp_path / "told", "# Chapter\n\n" + cell(told)))
     assert result.returncode == 2
     lines = result.output.splitlines()

@@ -21,9 +21,9 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from ..config import Framework
 from ..sources.cells import Cell
+from .outputs import plain_escapes
 from .runs import Failure, Result, Run, run_notebook
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _CELL_LINE = re.compile(r"Cell In\[(\d*)\], line (\d+)")
 
 #: Kernel options: inline figures as SVG (sharp at any zoom, and reproducible).
@@ -31,10 +31,6 @@ _CELL_LINE = re.compile(r"Cell In\[(\d*)\], line (\d+)")
 KERNEL_ARGUMENTS = ("--InlineBackend.figure_formats=svg", "--HistoryManager.enabled=False")
 #: The reset sent before every chapter (a real Python file, checked like the rest of the code).
 PROLOGUE = (Path(__file__).parent / "prologue.py").read_text(encoding="utf8")
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 class Worker:
@@ -232,7 +228,7 @@ def _cell_failure(run: Run, cells: list[Cell], notebook, executed_index: int, er
     cell = cells[executed_index - 1]
     executed = notebook.cells[executed_index]
     errors = [o for o in executed.get("outputs", []) if o.get("output_type") == "error"]
-    traceback = strip_ansi("\n".join(errors[-1].get("traceback", []))) if errors else ""
+    traceback = plain_escapes("\n".join(errors[-1].get("traceback", [])), colours=False) if errors else ""
     # The last frame in this cell itself is the line that raised (or called what raised); frames of
     # functions defined in earlier cells name those cells' lines.
     # IPython lists the executed cell's frame first; frames of functions from earlier cells follow.

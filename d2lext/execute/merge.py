@@ -17,6 +17,7 @@ import nbformat
 
 from ..config import BookConfig
 from ..sources.cells import Chapter
+from .outputs import stream_text
 from .runs import Result
 
 METADATA_KEY = "d2l"
@@ -34,16 +35,12 @@ def comparable(outputs: list) -> str:
         output.pop("execution_count", None)
         if output.get("output_type") == "stream" and seen and seen[-1].get("output_type") == "stream":
             if seen[-1].get("name") == output.get("name"):
-                seen[-1] = {**seen[-1], "text": _text(seen[-1].get("text")) + _text(output.get("text"))}
+                seen[-1] = {**seen[-1], "text": stream_text(seen[-1].get("text")) + stream_text(output.get("text"))}
                 continue
         if output.get("output_type") == "stream":
-            output["text"] = _text(output.get("text"))
+            output["text"] = stream_text(output.get("text"))
         seen.append(output)
     return json.dumps(seen, sort_keys=True)
-
-
-def _text(text) -> str:
-    return "".join(text) if isinstance(text, list) else (text or "")
 
 
 def merge(chapter: Chapter, config: BookConfig, results: dict[str, Result]) -> nbformat.NotebookNode:

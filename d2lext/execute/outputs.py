@@ -262,7 +262,7 @@ def readable_outputs(outputs: list, paths: Paths) -> list:
         output = dict(output)
         kind = output.get("output_type")
         if kind == "stream":
-            text = _text(output.get("text"))
+            text = stream_text(output.get("text"))
             last = joined[-1] if joined else None
             if last is not None and last.get("output_type") == "stream" and last.get("name") == output.get("name"):
                 last["text"] += text
@@ -273,7 +273,7 @@ def readable_outputs(outputs: list, paths: Paths) -> list:
             output["evalue"] = paths(plain_escapes(str(output.get("evalue", ""))))
         elif kind in ("execute_result", "display_data") and "text/plain" in (output.get("data") or {}):
             data = dict(output["data"])
-            data["text/plain"] = paths(plain_escapes(_text(data["text/plain"])))
+            data["text/plain"] = paths(plain_escapes(stream_text(data["text/plain"])))
             output["data"] = data
         joined.append(output)
     cleaned = []
@@ -305,5 +305,6 @@ def readable_result(result: Result | None, paths: Paths) -> Result | None:
     return result
 
 
-def _text(text) -> str:
+def stream_text(text) -> str:
+    """A notebook text field as one string (nbformat allows a list of lines)."""
     return "".join(text) if isinstance(text, list) else (text or "")

@@ -1,5 +1,7 @@
-"""What the reader's site is made of, apart from Sphinx: the per-framework notebooks
-(``notebooks.py``), the site's state during a build (``state.py``: pages and notebooks written,
-the navigation its pages show), the vendored MathJax (``vendor.py``) and our script and stylesheet
+"""The reader's site, apart from Sphinx.
+
+In: a chapter and its runs, the build's book. Out: the per-framework notebooks (``notebooks.py``),
+the site's state in a build (``state.py``: pages and notebooks written, the navigation its pages
+show, the bibliography), the vendored MathJax (``vendor.py``) and our script and stylesheet
 (``static/``). ``render/`` puts them on the site. Nothing here imports Sphinx.
 """
