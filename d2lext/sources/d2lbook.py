@@ -14,7 +14,15 @@ every message still names the author's file and line.
   ``:eqlabel:``, ``:cite:`` (``:citet:``, ``:citep:``), ``:bibliography:``, ``:width:``,
   ```` ```toc ```` and ```` ```eval_rst ```` blocks become their MyST forms.
 - Slide marks: ``[**text**]`` and ``(**text**)`` keep ``text``; ``[~~text~~]`` and ``(~~text~~)``
-  are dropped.
+  are dropped. As in d2l-book, a pair may span lines, paragraphs, display math and code blocks
+  within the prose between two code cells (``[**a**](url)`` is a link, not a mark).
+
+The code blocks are found with markdown-it-py (the parser MyST uses): a fence closes where
+CommonMark closes it, whatever its length, indentation or character. The prose constructs are
+d2l-book's own, line-based ones (``:label:`` on the line after a heading, or after the heading's
+blank line; display math that starts on the line after a prose line), read line by line between
+the code blocks. Each converted line keeps the source line it came from; a removed slide mark
+keeps the line count.
 """
 
 from __future__ import annotations
@@ -34,7 +42,6 @@ from ..files import display_path, read_text
 NOTEBOOK_HEADER = ["---", "file_format: mystnb", "kernelspec:", "  name: python3", "  display_name: Python 3", "---"]
 
 _CELL = re.compile(r"^(?P<fence>`{3,})\{\.python\s+\.input\b[^}]*\}\s*$")
-_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _TAB = re.compile(r"^\s*(?P<marker>#@tab|%%tab)\s+(?P<names>.+?)\s*$")
 _HIDE = {"#@hide_output": "remove-output", "#@hide_code": "remove-input", "#@hide": "remove-cell"}
 _LABEL = re.compile(r"^\s*:label:`(?P<label>[^`]+)`\s*$")
@@ -48,8 +55,9 @@ _END_TAB = re.compile(r"^\s*:end_tab:\s*$")
 _BIBLIOGRAPHY = re.compile(r"^\s*:bibliography:`(?P<path>[^`]+)`\s*$")
 _ROLES = {"numref": "numref", "ref": "ref", "eqref": "eq", "cite": "cite:p", "citep": "cite:p", "citet": "cite:t"}
 _ROLE = re.compile(r"(?<![\w{}]):(?P<role>numref|ref|eqref|citet|citep|cite):`(?P<target>[^`]+)`")
-_SLIDE_KEEP = re.compile(r"\[\*\*(.+?)\*\*\]|\(\*\*(.+?)\*\*\)", re.S)
-_SLIDE_DROP = re.compile(r"\[~~(.+?)~~\]|\(~~(.+?)~~\)", re.S)
+#: d2l-book's slide marks: (opening, closing, whether the text between them is kept in the book).
+_SLIDE_MARKS = (("[**", "**]", True), ("(**", "**)", True), ("[~~", "~~]", False), ("(~~", "~~)", False))
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
 _SELECTED = re.compile(r"^(?P<indent>\s*)(?P<keyword>if|elif)\s+tab\.selected\((?P<names>[^)]*)\)\s*:\s*$")
 _ELSE = re.compile(r"^(?P<indent>\s*)else\s*:\s*$")
 
@@ -163,9 +171,11 @@ def convert(text: str, settings: Settings) -> Converted:
 
     Raises ``SourceError`` for markup that would be lost or misread: a code block never closed,
     a tab that is not one of the book's."""
-    source = text.splitlines()
+    original = text.splitlines()
+    fences = _fences(original)
+    source = _without_slide_marks(original, fences)
     out = _Output()
-    has_code = any(_CELL.match(line) for line in source)
+    has_code = any(fence.cell for fence in fences.values())
     if has_code:
         for line in NOTEBOOK_HEADER:
             out.add(line, 1)
@@ -174,35 +184,38 @@ def convert(text: str, settings: Settings) -> Converted:
     while index < len(source):
         line = source[index]
         number = index + 1
-        cell = _CELL.match(line)
-        fence = _FENCE.match(line)
-        if cell:
-            end = _closing(source, index, cell.group("fence"))
-            _code_cell(source[index + 1 : end], number, settings, out)
-            index = end + 1
+        fence = fences.get(index)
+        if fence is not None and fence.cell:
+            _code_cell(source[index + 1 : fence.end], number, settings, out)
+            index = fence.end + 1
             continue
-        if fence and fence.group("info").strip() in ("toc", "eval_rst"):
-            end = _closing(source, index, fence.group("fence"))
-            name = "toctree" if fence.group("info").strip() == "toc" else "eval-rst"
-            out.add(f"{fence.group('fence')}{{{name}}}", number)
-            for inner in range(index + 1, end + 1):
+        if fence is not None and fence.info in ("toc", "eval_rst"):
+            name = "toctree" if fence.info == "toc" else "eval-rst"
+            out.add(f"{fence.markup}{{{name}}}", number)
+            for inner in range(index + 1, fence.end + 1):
                 out.add(source[inner], inner + 1)
-            index = end + 1
+            index = fence.end + 1
             continue
-        if fence:  # another fence (```python, ```bash): shown as it is, not run
-            end = _closing(source, index, fence.group("fence"))
-            for inner in range(index, end + 1):
+        if fence is not None:  # another code block (```python, ```bash, indented): shown as it is, not run
+            for inner in range(index, fence.end + 1):
                 out.add(source[inner], inner + 1)
-            index = end + 1
+            index = fence.end + 1
             continue
         following = source[index + 1] if index + 1 < len(source) else ""
-        label = _LABEL.match(following)
         image = _IMAGE.match(line)
-        if _HEADING.match(line) and label:
-            out.add(f"({label.group('label')})=", number + 1)
-            out.add(_prose(line), number)
-            index += 2
-            continue
+        if _HEADING.match(line):
+            # d2l-book labels the heading with a :label: on the next line, or after blank lines.
+            after = index + 1
+            while after < len(source) and not source[after].strip() and after not in fences:
+                after += 1
+            label = _LABEL.match(source[after]) if after < len(source) and after not in fences else None
+            if label:
+                out.add(f"({label.group('label')})=", after + 1)
+                out.add(_prose(line), number)
+                for blank in range(index + 1, after):
+                    out.add("", blank + 1)
+                index = after + 1
+                continue
         if image:
             width = _WIDTH.search(image.group("rest") + " " + following)
             label = _LABEL.match(following) or (
@@ -251,7 +264,13 @@ def convert(text: str, settings: Settings) -> Converted:
                 index = end + 1
                 continue
         if line.strip().startswith("$$"):
-            index = _math(source, index, out)
+            # Display math is a block of its own: d2l-book (pandoc) reads it inside a paragraph,
+            # MyST only after a blank line, so one is added before it and after it.
+            if out.lines and _continues_a_paragraph(out.lines[-1]):
+                out.add("", number)
+            index = _math(source, index, out, fences)
+            if index < len(source) and source[index].strip() and index not in fences:
+                out.add("", index)
             continue
         begin = _BEGIN_TAB.match(line)
         if begin:
@@ -282,14 +301,103 @@ def convert(text: str, settings: Settings) -> Converted:
     return Converted("\n".join(out.lines) + "\n", tuple(out.origins), has_code)
 
 
-def _closing(lines: list[str], start: int, fence: str) -> int:
-    """Index of the line closing the fence opened at ``start`` (as long as it, or longer).
+@dc.dataclass(frozen=True)
+class _Fence:
+    """A code block of the source: its last line (the closing fence's, 0-based), its info string."""
 
-    A fence never closed would take the rest of the file (its prose lost): an error."""
-    for index in range(start + 1, len(lines)):
-        if lines[index].strip() == fence or (lines[index].startswith(fence) and not lines[index].strip(fence[0])):
-            return index
-    raise SourceError(start + 1, f"this code block is never closed (no closing {fence})")
+    end: int
+    info: str
+    markup: str
+    cell: bool
+    """Whether it is a ```` ```{.python .input} ```` cell at the top level (one that runs)."""
+
+
+_PARSER = None
+
+
+def _fences(lines: list[str]) -> dict[int, _Fence]:
+    """The source's code blocks, by first line (0-based), as CommonMark (markdown-it-py) finds them.
+
+    A fenced block never closed would take the rest of the file (its prose lost): an error."""
+    global _PARSER
+    if _PARSER is None:
+        from markdown_it import MarkdownIt
+
+        _PARSER = MarkdownIt("commonmark", {"html": True})
+    found: dict[int, _Fence] = {}
+    for token in _PARSER.parse("\n".join(lines)):
+        if token.type not in ("fence", "code_block") or token.map is None:
+            continue
+        start, end = token.map
+        if token.type == "code_block":  # indented: the book's text, shown as code
+            found[start] = _Fence(end - 1, "", "", False)
+            continue
+        last = lines[end - 1].strip() if end - 1 > start else ""
+        closed = last.startswith(token.markup) and not last.strip(token.markup[0])
+        if not closed:
+            raise SourceError(start + 1, f"this code block is never closed (no closing {token.markup})")
+        info = token.info.strip()
+        cell = token.level == 0 and bool(_CELL.match(lines[start].strip()))
+        found[start] = _Fence(end - 1, info, token.markup, cell)
+    return found
+
+
+def _without_slide_marks(lines: list[str], fences: dict[int, _Fence]) -> list[str]:
+    """The source with d2l-book's slide marks removed from the prose between code cells, as
+    d2l-book does for the book: ``[**text**]`` and ``(**text**)`` keep their text, ``[~~text~~]``
+    and ``(~~text~~)`` lose it. A pair may span lines, display math and code blocks; lines keep
+    their number (a line made only of marks becomes blank)."""
+    result = list(lines)
+    start = 0
+    cells = sorted((first, fence.end) for first, fence in fences.items() if fence.cell)
+    for first, last in [*cells, (len(lines), len(lines))]:
+        if first > start:
+            text = "\n".join(lines[start:first])
+            kept = _remove_slide_marks(text)
+            if kept != text:
+                result[start:first] = kept.split("\n")
+        start = last + 1
+    return result
+
+
+def _remove_slide_marks(text: str) -> str:
+    protected = [match.span() for match in _CODE_SPAN.finditer(text)]
+
+    def free(position: int) -> bool:
+        return not any(begin <= position < end for begin, end in protected)
+
+    pairs = []
+    for opening, closing, keep in _SLIDE_MARKS:
+        starts = [m.start() for m in re.finditer(re.escape(opening), text) if free(m.start())]
+        ends = [m.start() for m in re.finditer(re.escape(closing), text) if free(m.start())]
+        for begin in starts:
+            end = next((end for end in ends if end >= begin + len(opening)), None)
+            if end is None:
+                break
+            ends.remove(end)
+            if closing == "**]" and text.startswith("(", end + len(closing)):
+                continue  # [**bold**](address): a link, not a mark
+            pairs.append((begin, end, opening, closing, keep))
+    pairs.sort()
+    pieces, position = [], 0
+    for begin, end, opening, closing, keep in pairs:
+        if begin < position:  # inside an earlier pair: d2l-book's marks do not nest
+            continue
+        pieces.append(text[position:begin])
+        inner = text[begin + len(opening) : end]
+        pieces.append(inner if keep else "\n" * inner.count("\n"))
+        position = end + len(closing)
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def _continues_a_paragraph(line: str) -> bool:
+    """Whether a converted line is prose that a following line would continue (not a blank line,
+    a target, a fence or a directive's edge)."""
+    stripped = line.strip()
+    return bool(stripped) and not (
+        stripped.startswith(("```", ":::", "$$")) or (stripped.startswith("(") and stripped.endswith(")="))
+    )
 
 
 def _table_ends(lines: list[str], start: int) -> int | None:
@@ -302,14 +410,14 @@ def _table_ends(lines: list[str], start: int) -> int | None:
     return end
 
 
-def _math(lines: list[str], start: int, out: _Output) -> int:
+def _math(lines: list[str], start: int, out: _Output, fences: dict[int, _Fence]) -> int:
     """A ``$$...$$`` block and the ``:eqlabel:`` after it; returns the next line's index."""
     first = lines[start]
-    if first.strip() != "$$" and first.strip().endswith("$$") and len(first.strip()) > 2:
+    if first.strip() != "$$" and _EQLABEL.sub("", first).rstrip().endswith("$$") and len(first.strip()) > 2:
         end = start  # one line: $$ ... $$
     else:
         end = start + 1
-        while end < len(lines) and not lines[end].rstrip().endswith("$$"):
+        while end < len(lines) and end not in fences and not _EQLABEL.sub("", lines[end]).rstrip().endswith("$$"):
             end += 1
         end = min(end, len(lines) - 1)
     after = end + 1
@@ -317,9 +425,13 @@ def _math(lines: list[str], start: int, out: _Output) -> int:
     trailing = _EQLABEL.search(lines[end])
     if trailing:
         label = trailing.group("label")
-    elif after < len(lines) and _EQLABEL.match(lines[after]) and lines[after].strip().startswith(":eqlabel:"):
-        label = _EQLABEL.match(lines[after]).group("label")
-        after += 1
+    else:  # on the next line, or after a blank line (d2l-book takes it either way)
+        following = after
+        while following < len(lines) and following - after < 2 and not lines[following].strip():
+            following += 1
+        if following < len(lines) and lines[following].strip().startswith(":eqlabel:"):
+            label = _EQLABEL.match(lines[following]).group("label")
+            after = following + 1
     for index in range(start, end + 1):
         text = _EQLABEL.sub("", lines[index]) if index == end else lines[index]
         if index == end and label:
@@ -329,8 +441,6 @@ def _math(lines: list[str], start: int, out: _Output) -> int:
 
 
 def _prose(line: str) -> str:
-    line = _SLIDE_DROP.sub("", line)
-    line = _SLIDE_KEEP.sub(lambda match: match.group(1) or match.group(2), line)
     line = _WIDTH.sub("", line)
     return _ROLE.sub(lambda match: f"{{{_ROLES[match.group('role')]}}}`{match.group('target')}`", line)
 
