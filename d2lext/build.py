@@ -246,7 +246,7 @@ class BookBuild:
                 f"saved package: {problem.text}",
                 subtype="package",
                 docname=problem.block.docname,
-                line=problem.block.line,
+                line=book.source_line(problem.block.docname, problem.block.line),
             )
         places = book.places(self.site.baseurl, self.site.suffix)
         code = package_code(book, config)  # each module's code, once: for the keys and the dependencies
@@ -428,10 +428,11 @@ class BookBuild:
 
     # ------------------------------------------------------------------ results
 
-    def source_line(self, docname: str, line: int) -> int:
-        """The line of the author's file behind a line of the text the build read (d2l-book
-        sources are read converted; the conversion is made once, while planning)."""
-        return self.plan.book.source_line(docname, line) if self.plan else line
+    def line_map(self, docname: str) -> tuple[int, ...]:
+        """The author's line behind each line of the text the build read for a document (d2l-book
+        sources are read converted; the conversion is made once, while planning); empty: the same lines."""
+        found = self.plan.book.converted.get(docname) if self.plan else None
+        return found[1] if found else ()
 
     def readable_source(self, docname: str) -> str | None:
         """The MyST text of a document read through a converter (d2l-book Markdown), as planning made it."""

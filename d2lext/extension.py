@@ -32,7 +32,7 @@ from .render.mathjax import setup_mathjax
 from .render.notebook_links import setup_notebook_links
 from .render.offline import setup_offline
 from .render.prose import setup_prose
-from .render.references import setup_references
+from .render.references import place_nodes, setup_references
 from .render.search import setup_search
 from .render.tabs import setup_tabs
 from .state import attach, book_build, site_state
@@ -60,8 +60,9 @@ def check_options(build: BookBuild | None, app: Sphinx, config) -> None:
 
 
 #: Environment attributes: docname -> {framework: key} of the runs the document's page was made
-#: from; the documents whose pages show a failed run (KEEP_GOING).
-SHOWN, FAILED = "d2l_shown_runs", "d2l_failed_pages"
+#: from; the documents whose pages show a failed run (KEEP_GOING); the document that was given the
+#: book's references (a d2l-book book without a references page).
+SHOWN, FAILED, REFERENCES = "d2l_shown_runs", "d2l_failed_pages", "d2l_references_added"
 
 
 def exclude_environments(build: BookBuild | None, app: Sphinx, config) -> None:
@@ -92,6 +93,10 @@ def plan(app: Sphinx, env: BuildEnvironment, added, changed, removed) -> list[st
         build.make_plan(env.config.root_doc, sources, env.myst_config)
         remove_pages(app, removed)
         outdated = build.outdated(env.dependencies, env.found_docs, shown, failed)
+        references = build.plan.book.references_added
+        if getattr(env, REFERENCES, None) != references:  # the root gains or loses the references
+            outdated |= {getattr(env, REFERENCES, None), references} & set(env.found_docs)
+            setattr(env, REFERENCES, references)
         return sorted(outdated - set(added) - set(changed))
 
 
@@ -176,18 +181,21 @@ class BookParser(MystNbParser):
         build = book_build(env)
         path = str(env.doc2path(env.docname))
         merged = build.merged_notebook(path) if build is not None else None
+        converted = build.readable_source(env.docname) if build is not None else None
+        text = converted if converted is not None else inputstring
         if merged is None:
-            converted = build.readable_source(env.docname) if build is not None else None
-            return super().parse(converted if converted is not None else inputstring, document)
-        original = env.mystnb_config
-        reader = (f"{__name__}.read_merged", {"notebook": merged}, False)
-        env.mystnb_config = original.copy(
-            execution_mode="off", custom_formats={**original.custom_formats, path: reader}
-        )
-        try:
-            super().parse(inputstring, document)
-        finally:
-            env.mystnb_config = original
+            super().parse(text, document)
+        else:
+            original = env.mystnb_config
+            reader = (f"{__name__}.read_merged", {"notebook": merged}, False)
+            env.mystnb_config = original.copy(
+                execution_mode="off", custom_formats={**original.custom_formats, path: reader}
+            )
+            try:
+                super().parse(inputstring, document)
+            finally:
+                env.mystnb_config = original
+        place_nodes(document, text, build.line_map(env.docname) if build is not None else ())
 
 
 def setup(app: Sphinx) -> dict:

@@ -472,3 +472,99 @@ def test_a_build_reads_and_converts_each_chapter_once_and_makes_each_module_once
     frameworks = {"torch", "numpy"}
     assert code == Counter(dict.fromkeys(frameworks, 1))
     assert written == Counter(dict.fromkeys(frameworks, 1))
+
+
+# ---------------------------------------------------------------- a real book's constructs, as published
+# tests/books/d2lbook-published holds the forms a real d2l-book chapter is written in (each seen in
+# the Chinese edition) that once broke its page silently.
+
+PUBLISHED = "chapter_math/algebra"
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory) -> Build:
+    root = d2lbook_project(tmp_path_factory.mktemp("published"), "d2lbook-published")
+    result = build_project(root, "-D", "d2l_selected=torch")
+    assert result.returncode == 0, result.output
+    return result
+
+
+def article_text(build: Build, name: str) -> str:
+    return build.page(name).select_one("article").get_text(" ", strip=True)
+
+
+def warnings_of(build: Build, path: str) -> list[tuple[int, str]]:
+    """(line, message) of each warning naming the source file ``path``."""
+    found = re.findall(rf"{re.escape(path)}:(\d+): WARNING: (.*)", build.output)
+    return [(int(line), message) for line, message in found]
+
+
+def test_display_math_after_a_prose_line_is_one_equation_and_the_rest_of_the_page_follows(published):
+    page = published.page(PUBLISHED)
+    headings = [h.get_text(" ", strip=True).rstrip(" #") for h in page.select("article h1, article h2")]
+    assert [h.split(" ", 1)[1] for h in headings] == ["线性代数", "矩阵", "导数", "小结"]
+    equations = page.select("article div.math")
+    assert len(equations) == 3
+    assert "\\mathbf{A}=\\begin{bmatrix}" in equations[0].get_text() and "code-cell" not in equations[0].get_text()
+    text = article_text(published, PUBLISHED)
+    assert "矩阵 torch.Size([2, 2])" in text and "平方 9" in text  # the cells after the matrix ran and show
+    assert "它有两行两列。" in text
+    for raw in ("$$", "```", "{code-cell}", "(chap_math)=", ":eqlabel:"):
+        assert raw not in text, raw
+
+
+def test_a_label_after_a_headings_blank_line_labels_the_heading(published):
+    text = article_text(published, PUBLISHED)
+    section = re.search(r"(\d+(?:\.\d+)*) 线性代数", text).group(1)
+    assert f"见 {section}.1节 与 {section}节" in text
+    assert not [message for _, message in warnings_of(published, "algebra.md") if "sec_algebra" in message]
+    assert not [message for _, message in warnings_of(published, "algebra.md") if "subsec_matrix" in message]
+
+
+def test_an_equation_inside_slide_marks_keeps_its_label(published):
+    page = published.page(PUBLISHED)
+    square = next(eq for eq in page.select("article div.math") if "f(x) = x^2" in eq.get_text())
+    number = square.select_one("span.eqno").get_text(strip=True).rstrip("#").strip()
+    assert re.fullmatch(r"\(\d+(\.\d+)*\)", number)
+    assert f"由 {number} ，导数是" in article_text(published, PUBLISHED)
+
+
+def test_slide_marks_across_lines_math_and_code_blocks_leave_no_trace(published):
+    page = published.page(PUBLISHED)
+    text = article_text(published, PUBLISHED)
+    for mark in ("(**", "**)", "[**", "**]"):
+        assert mark not in text, mark
+    assert "导数是 \\(2x\\) ，在每一点都存在。" in text  # a mark over two lines of a paragraph
+    assert any("g(x) = \\sum_{i=1}^n x_i." in eq.get_text() for eq in page.select("article div.math"))
+    assert "pip install d2l" in [pre.get_text().strip() for pre in page.select("article pre")]  # a code block
+
+
+def test_warnings_name_the_line_that_holds_what_they_name(published):
+    source = (published.root / "chapter_math" / "algebra.md").read_text(encoding="utf8").splitlines()
+    found = warnings_of(published, "chapter_math/algebra.md")
+    expected = {
+        "saved again": "def square",
+        "sec_nowhere": ":numref:`sec_nowhere`",
+        "Nobody.2020": ":cite:`Nobody.2020`",
+    }
+    for what, construct in expected.items():
+        lines = [line for line, message in found if what in message]
+        assert lines, (what, published.output)
+        for line in lines:
+            assert construct in source[line - 1], (what, line, source[line - 1])
+
+
+def test_a_saved_import_block_that_also_calls_something_counts_as_imports(published):
+    assert "is saved for" not in published.output
+    module = (published.package / "d2l" / "numpy.py").read_text()
+    assert module.index("import warnings") < module.index('warnings.filterwarnings("ignore")')
+    run_with_package("from d2l import numpy as d2l; print(d2l.square(3))", published.package)
+
+
+def test_citations_resolve_when_the_book_has_no_references_page(published):
+    text = article_text(published, PUBLISHED)
+    assert "记号来自 [ Goodfellow et al. , 2016 ]" in text and "矩阵的谱见 [ Wigner, 1958 ]" in text
+    unknown = [message for _, message in warnings_of(published, "algebra.md") if "bibtex key" in message]
+    assert unknown == ['could not find bibtex key "Nobody.2020" [bibtex.key_not_found]']
+    front = article_text(published, "index")
+    assert "参考文献" in front and "On the distribution of the roots of certain symmetric matrices" in front

@@ -34,12 +34,13 @@ def module_source(
     framework) come last, each defined only if what it names exists.
     """
     mine = [b for b in blocks if b.frameworks is None or framework in b.frameworks]
-    imports: list[str] = []
+    imports: list[str] = []  # each statement of the blocks of imports once, in order
     for block in mine:
         if block.imports_only:
-            for line in block.code.splitlines():
-                if line.strip() not in {known.strip() for known in imports}:
-                    imports.append(line)
+            for statement in ast.parse(block.code).body:
+                text = ast.get_source_segment(block.code, statement) or ""
+                if text not in imports:
+                    imports.append(text)
     docstring = (
         f'"""Functions and classes saved by "{title}" for {label}.\n\n'
         f"Generated from the book's #@save blocks; edit the book, not this file.\n"

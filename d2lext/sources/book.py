@@ -15,7 +15,7 @@ from myst_parser.config.main import MdParserConfig
 
 from ..config import BookConfig
 from ..files import read_text, write_atomic
-from . import saved
+from . import d2lbook, saved
 from .cells import Chapter, read_chapter, readable_text
 from .d2lbook import mapped_line
 from .saved import Place, SavedBlock
@@ -36,6 +36,9 @@ class Book:
     converted: dict[str, tuple[str, tuple[int, ...]]] = dc.field(default_factory=dict)
     """The documents read through a converter (d2l-book Markdown): their MyST text and line map, made
     once per build (or kept from the memo) for the parser and for the lines messages name."""
+    references_added: str | None = None
+    """The document that was given the book's references (a d2l-book book cited from, with no
+    ``:bibliography:`` page in this build), if any."""
 
     def source_line(self, docname: str, line: int) -> int:
         """The line of the author's file behind a line of the text the build read."""
@@ -112,7 +115,8 @@ def read_book(
             blocks.extend(found[2])
     outlines = {docname: found[0] for docname, found in parsed.items()}
     converted = {docname: found[3] for docname, found in parsed.items() if found[3] is not None}
-    return Book(order, outlines, chapters, blocks, section_numbers(order, outline_of), converted)
+    added = d2lbook.with_references(converted, root, config.d2lbook.lang) if config.d2lbook else None
+    return Book(order, outlines, chapters, blocks, section_numbers(order, outline_of), converted, added)
 
 
 #: Bump when what a memoised document holds changes.

@@ -102,6 +102,8 @@ class Settings:
     """d2l-book tab name -> our framework name (``pytorch`` -> ``torch``); unnamed ones stay."""
     libraries: dict[str, Library] = dc.field(default_factory=dict)
     """d2l-book tab name -> its aliases."""
+    lang: str = ""
+    """The book's language (``config.ini``'s ``lang``): the references' title."""
 
     def framework(self, tab: str) -> str:
         return self.frameworks.get(tab, tab)
@@ -759,4 +761,21 @@ def _config_problem(error: configparser.Error, lines: list[str]) -> str:
 
 def settings_from(project: Project, frameworks: dict[str, str] | None = None) -> Settings:
     """Conversion settings for a book: its tabs, our names for them, their aliases."""
-    return Settings(project.tabs, {**FRAMEWORK_NAMES, **(frameworks or {})}, project.libraries)
+    return Settings(project.tabs, {**FRAMEWORK_NAMES, **(frameworks or {})}, project.libraries, project.lang)
+
+
+def with_references(converted: dict[str, tuple[str, tuple[int, ...]]], root: str, lang: str) -> str | None:
+    """When the converted documents cite (``:cite:``) but none has a ``:bibliography:`` (a book
+    built in part, without its references page), the root document gains the references, so that
+    every citation resolves; changes ``converted`` in place and returns that document's name."""
+    texts = [text for text, _ in converted.values()]
+    if root not in converted or any("```{bibliography}" in text for text in texts):
+        return None
+    if not any(re.search(r"\{cite:[pt]\}`", text) for text in texts):
+        return None
+    text, lines = converted[root]
+    title = "参考文献" if lang.startswith("zh") else "References"
+    extra = ["", f"```{{rubric}} {title}", "```", "", "```{bibliography}", "```"]
+    last = lines[-1] if lines else 1
+    converted[root] = (text + "\n".join(extra) + "\n", (*lines, *[last] * len(extra)))
+    return root

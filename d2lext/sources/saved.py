@@ -134,7 +134,11 @@ def saved_ranges(source: str, where) -> list[tuple[int, int, bool]]:
                     f"(put it on its own line to save other statements)"
                 )
             block = owner
-        imports_only = all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in block)
+        # A block of imports may also call something, as books' import blocks do
+        # (warnings.filterwarnings(...), paddle.disable_signal_handler()): still a block of imports.
+        imports_only = any(isinstance(s, (ast.Import, ast.ImportFrom)) for s in block) and all(
+            isinstance(s, (ast.Import, ast.ImportFrom, ast.Expr)) for s in block
+        )
         ranges.append((block_start(block[0]), block[-1].end_lineno, imports_only))
     return ranges
 
