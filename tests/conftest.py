@@ -152,6 +152,23 @@ def run_with_package(code: str, package: Path, *args: str, python: str = sys.exe
     return done
 
 
+def fresh_venv(venv: Path) -> Path:
+    """A new, empty virtual environment, as a reader makes one; returns its Python. It is made
+    without pip (``ensurepip`` is seconds of CPU per venv): ``pip_install`` installs into it with
+    this environment's pip, which installs exactly what the venv's own pip would."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    return venv / "bin" / "python"
+
+
+def pip_install(python: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """``pip install`` into the environment of ``python``, with no byte-compiling (the modules are
+    compiled when first imported, as they are used)."""
+    command = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
+    return subprocess.run(
+        [*command, "--disable-pip-version-check", "--no-compile", *arguments], capture_output=True, text=True
+    )
+
+
 def copy_book(name: str, target: Path) -> Path:
     """A fixture book in a fresh folder; books without a conf.py use the basic book's."""
     shutil.copytree(BOOKS / name, target, dirs_exist_ok=True)

@@ -17,6 +17,7 @@ from email.parser import Parser
 from pathlib import Path
 
 import pytest
+from conftest import fresh_venv, pip_install
 from packaging.requirements import Requirement
 
 from d2lext.config import BookConfig, Framework
@@ -79,8 +80,7 @@ def installed(wheel, tmp_path_factory) -> Path:
     matplotlib lent by this one: what the modules do, not what the wheel declares (see
     test_the_wheel_installs_with_what_it_declares_in_a_fresh_environment)."""
     venv = tmp_path_factory.mktemp("lent") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
+    python = fresh_venv(venv)
     purelib = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True,
@@ -88,11 +88,7 @@ def installed(wheel, tmp_path_factory) -> Path:
         check=True,
     ).stdout.strip()
     Path(purelib, "lent.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    install = subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
-        capture_output=True,
-        text=True,
-    )
+    install = pip_install(python, "--no-deps", "--no-index", str(wheel))
     assert install.returncode == 0, install.stderr
     return python
 
@@ -132,13 +128,8 @@ def test_the_wheel_installs_with_what_it_declares_in_a_fresh_environment(wheel, 
     """As a reader installs it: `pip install "d2l-...whl[numpy]"` in a new venv, with the package
     index and nothing lent, so a dependency the wheel does not declare is missing."""
     venv = tmp_path / "reader"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    install = subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"{wheel}[numpy]"],
-        capture_output=True,
-        text=True,
-    )
+    python = fresh_venv(venv)
+    install = pip_install(python, f"{wheel}[numpy]")
     assert install.returncode == 0, install.stderr
     assert "does not provide the extra" not in install.stderr, install.stderr
     result = figures(python, "numpy")
@@ -189,13 +180,8 @@ def test_the_source_archive_declares_its_dependencies_and_installs_with_an_extra
     assert '"mxnet==1.9.1", "numpy==1.23.5"' in pyproject  # MXNet's own numpy, from its environment's pins
 
     venv = tmp_path / "reader"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = str(venv / "bin" / "python")
-    install = subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"{archive}[numpy]"],
-        capture_output=True,
-        text=True,
-    )
+    python = str(fresh_venv(venv))
+    install = pip_install(python, f"{archive}[numpy]")
     assert install.returncode == 0, install.stderr
     code = (
         "import importlib.metadata as m, matplotlib\nmatplotlib.use('Agg')\n"

@@ -104,6 +104,9 @@ class Environments:
                 "install",
                 "--disable-pip-version-check",
                 "--quiet",
+                # No byte-compiling of every module installed (half of pip's time): a kernel
+                # compiles what it imports, once, when it first imports it.
+                "--no-compile",
                 "-r",
                 str(requirements),
                 *KERNEL_PACKAGES,
