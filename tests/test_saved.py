@@ -162,6 +162,20 @@ def test_report_names_what_saved_code_uses_but_nothing_provides():
     assert "a.md:4: `show` [torch, numpy] uses `d2l.plt`" in problems[1]
 
 
+def test_a_name_used_several_times_names_each_framework_once():
+    code = "def show(x):\n    d2l.plt.figure()\n    d2l.plt.plot(x)\n    return d2l.plt.gca()"
+    (problem,) = report_for(block(code, origin="a.md:4"))
+    assert problem.startswith("a.md:4: `show` [torch, numpy] uses `d2l.plt`, which"), problem
+
+
+def test_a_block_of_imports_that_also_calls_something_is_imports():
+    imports = "import warnings\nwarnings.filterwarnings('ignore')\nimport numpy as np"
+    (saved,) = saved_ranges(f"#@save\n{imports}\n\nx = 1\n", lambda line: f"a.md:{line}")
+    assert saved == (2, 4, True)
+    (saved,) = saved_ranges("#@save\nimport numpy as np\nx = np.ones(2)\n", lambda line: f"a.md:{line}")
+    assert saved == (2, 3, False)  # an assignment: saved code, not imports
+
+
 def test_report_names_public_names_missing_for_a_framework():
     only_torch = block("def ones(n):\n    return [1] * n", frameworks=("torch",), origin="a.md:8")
     private = block("def _helper():\n    return 1", frameworks=("torch",), origin="a.md:12")

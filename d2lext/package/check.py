@@ -92,12 +92,14 @@ def package_report(config: BookConfig, blocks: list[SavedBlock]) -> list[Problem
                     saved_in.setdefault(name, set()).add(framework)
                     origin.setdefault(name, block)
         for block in mine:
-            for function, name in [
-                (function, shown) for function, needed, shown in used[block] if needed not in provided
-            ]:
-                found.setdefault(("unresolved", block, function, name), []).append(framework)
+            for function, needed, shown in used[block]:
+                frameworks = found.setdefault(("unresolved", block, function, shown), [])
+                if needed not in provided and framework not in frameworks:  # a name used twice: once
+                    frameworks.append(framework)
     problems = []
     for (kind, block, *names), frameworks in found.items():
+        if not frameworks:
+            continue
         names_of = ", ".join(frameworks)
         if kind == "again":
             name, earlier = names
