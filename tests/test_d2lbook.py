@@ -502,12 +502,14 @@ def warnings_of(build: Build, path: str) -> list[tuple[int, str]]:
 def test_display_math_after_a_prose_line_is_one_equation_and_the_rest_of_the_page_follows(published):
     page = published.page(PUBLISHED)
     headings = [h.get_text(" ", strip=True).rstrip(" #") for h in page.select("article h1, article h2")]
-    assert [h.split(" ", 1)[1] for h in headings] == ["线性代数", "矩阵", "导数", "小结"]
+    assert [h.split(" ", 1)[1] for h in headings] == ["线性代数", "矩阵", "导数", "熵", "小结"]
     equations = page.select("article div.math")
-    assert len(equations) == 3
+    assert len(equations) == 5  # three blocks, two inside their paragraphs (shown as display math)
     assert "\\mathbf{A}=\\begin{bmatrix}" in equations[0].get_text() and "code-cell" not in equations[0].get_text()
     text = article_text(published, PUBLISHED)
     assert "矩阵 torch.Size([2, 2])" in text and "平方 9" in text  # the cells after the matrix ran and show
+    assert "采样 4" in text  # and the one after display math that ends inside its line
+    assert any("H(X) = - \\sum_i p_i" in eq.get_text() for eq in equations)
     assert "它有两行两列。" in text
     for raw in ("$$", "```", "{code-cell}", "(chap_math)=", ":eqlabel:"):
         assert raw not in text, raw

@@ -32,6 +32,8 @@ extensions = ["d2lext", "sphinxcontrib.bibtex", "sphinx_copybutton"]
 root_doc = "index"
 exclude_patterns = ["_build", ".venvs", *_project.exclusions]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+# $$...$$ inside a paragraph is display math, as pandoc (and so d2l-book) reads it.
+myst_dmath_double_inline = True
 myst_heading_anchors = 3
 numfig = True
 if language.startswith("zh"):

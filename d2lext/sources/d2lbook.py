@@ -265,12 +265,15 @@ def convert(text: str, settings: Settings) -> Converted:
                     out.add(_prose(source[inner]), inner + 1)
                 index = end + 1
                 continue
-        if line.strip().startswith("$$"):
+        math_end = _math_end(source, index, fences) if line.strip().startswith("$$") else None
+        if math_end is not None:
             # Display math is a block of its own: d2l-book (pandoc) reads it inside a paragraph,
-            # MyST only after a blank line, so one is added before it and after it.
+            # MyST only after a blank line, so one is added before it and after it. (Display math
+            # followed by prose on its closing line stays in its paragraph: MyST's
+            # dmath_double_inline shows it as display math there, as pandoc does.)
             if out.lines and _continues_a_paragraph(out.lines[-1]):
                 out.add("", number)
-            index = _math(source, index, out, fences)
+            index = _math(source, index, math_end, out)
             if index < len(source) and source[index].strip() and index not in fences:
                 out.add("", index)
             continue
@@ -412,16 +415,23 @@ def _table_ends(lines: list[str], start: int) -> int | None:
     return end
 
 
-def _math(lines: list[str], start: int, out: _Output, fences: dict[int, _Fence]) -> int:
-    """A ``$$...$$`` block and the ``:eqlabel:`` after it; returns the next line's index."""
-    first = lines[start]
-    if first.strip() != "$$" and _EQLABEL.sub("", first).rstrip().endswith("$$") and len(first.strip()) > 2:
-        end = start  # one line: $$ ... $$
-    else:
-        end = start + 1
-        while end < len(lines) and end not in fences and not _EQLABEL.sub("", lines[end]).rstrip().endswith("$$"):
-            end += 1
-        end = min(end, len(lines) - 1)
+def _math_end(lines: list[str], start: int, fences: dict[int, _Fence]) -> int | None:
+    """The last line of the ``$$`` display math block opening at ``start``, if it is a block: its
+    closing ``$$`` ends a line (before a possible ``:eqlabel:``), before any code block."""
+    body = _EQLABEL.sub("", lines[start]).strip()[2:]
+    end = start
+    while True:
+        if "$$" in body:
+            return end if body.rstrip().endswith("$$") and body.count("$$") == 1 else None
+        end += 1
+        if end >= len(lines) or end in fences:
+            return None
+        body = _EQLABEL.sub("", lines[end])
+
+
+def _math(lines: list[str], start: int, end: int, out: _Output) -> int:
+    """A ``$$...$$`` block (lines ``start`` to ``end``) and the ``:eqlabel:`` after it; returns
+    the next line's index."""
     after = end + 1
     label = None
     trailing = _EQLABEL.search(lines[end])
