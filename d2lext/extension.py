@@ -24,7 +24,7 @@ from . import config as options
 from .build import BookBuild, Site
 from .errors import BookError
 from .files import write_if_changed
-from .messages import SphinxLog, setup_messages, stop_on_book_errors
+from .messages import WARNING_TYPE, SphinxLog, logger, setup_messages, stop_on_book_errors
 from .package.check import numbering_differences
 from .render.api import setup_api
 from .render.figures import setup_figures
@@ -57,6 +57,13 @@ def start_build(app: Sphinx) -> BookBuild | None:
 def check_options(build: BookBuild | None, app: Sphinx, config) -> None:
     if build is None:
         options.load(config, Path(app.confdir))  # raises the error that stopped start_build
+
+
+def report_config_warnings(build: BookBuild | None, app: Sphinx, config) -> None:
+    """Once a build: what of a d2l-book ``config.ini`` is left out, each at its line."""
+    if build is not None and build.config.d2lbook is not None:
+        for warning in build.config.d2lbook.warnings:
+            logger.warning(warning.message, location=warning.location, type=WARNING_TYPE, subtype="config")
 
 
 #: Environment attributes: docname -> {framework: key} of the runs the document's page was made
@@ -204,6 +211,7 @@ def setup(app: Sphinx) -> dict:
     build = start_build(app)  # before loading MyST-NB and the rest: that second is the head start
     app.connect("config-inited", functools.partial(check_options, build))
     app.connect("config-inited", functools.partial(exclude_environments, build))
+    app.connect("config-inited", functools.partial(report_config_warnings, build))
     app.connect("builder-inited", functools.partial(attach_build, build))
     app.setup_extension("sphinx.ext.mathjax")
     app.setup_extension("myst_nb")

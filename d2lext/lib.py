@@ -90,8 +90,11 @@ def write(conf_dir: Path, source: Path, build_dir: Path) -> Path:
     except ConfigError as error:
         raise BookError(f"cannot read {conf_dir / 'conf.py'}: {error}") from None
     book_config = options.load(config, conf_dir)
+    log = PrintLog()
+    for warning in book_config.d2lbook.warnings if book_config.d2lbook else ():  # what config.ini leaves out
+        log.warning(warning.message, subtype="config", docname=warning.path, line=warning.line)
     site = Site(config.project, config.release, config.html_baseurl, config.html_file_suffix or ".html")
-    build = BookBuild(book_config, build_dir, source, site, PrintLog(), conf_dir)
+    build = BookBuild(book_config, build_dir, source, site, log, conf_dir)
     build.take()  # one build of this folder at a time, as `make html` does
     try:
         excluded = [pattern for pattern in [build.environments_pattern()] if pattern]

@@ -104,6 +104,8 @@ class Settings:
     """d2l-book tab name -> its aliases."""
     lang: str = ""
     """The book's language (``config.ini``'s ``lang``): the references' title."""
+    warnings: tuple[ConfigWarning, ...] = ()
+    """What of ``config.ini`` is left out (the build reports each once)."""
 
     def framework(self, tab: str) -> str:
         return self.frameworks.get(tab, tab)
@@ -665,6 +667,24 @@ MODULES = {
 
 
 @dc.dataclass(frozen=True)
+class ConfigWarning:
+    """A part of ``config.ini`` this tool cannot apply as its author meant it: it is left out, and
+    the build goes on (as d2l-book's does)."""
+
+    path: str
+    """``config.ini`` as messages name it."""
+    line: int
+    message: str
+
+    @property
+    def location(self) -> str:
+        return f"{self.path}:{self.line}"
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+@dc.dataclass(frozen=True)
 class Project:
     """What a d2l-book ``config.ini`` says about the book."""
 
@@ -677,13 +697,16 @@ class Project:
     exclusions: tuple[str, ...] = ()
     bibfile: str = ""
     libraries: dict[str, Library] = dc.field(default_factory=dict)
+    warnings: tuple[ConfigWarning, ...] = ()
+    """What is left out, in the order of the file."""
 
 
 def read_config(path: Path) -> Project:
     """Read a d2l-book ``config.ini`` (sections it does not use here are ignored).
 
     As d2l-book does, a key set twice in a section, or a section given twice, is an error; so is a
-    line it cannot read. Each is a book error naming the line."""
+    line it cannot read. Each is a book error naming the line. An alias entry or a library section
+    that cannot be applied is left out with a warning naming its line."""
     path = Path(path)
     parser = configparser.ConfigParser(interpolation=None, strict=True)
     try:
@@ -694,47 +717,36 @@ def read_config(path: Path) -> Project:
         parser.read_string(text, source=str(path))
     except configparser.Error as error:
         raise BookError(f"{display_path(path)}:{_config_problem(error, text.splitlines())}") from None
+    headers, values = _value_lines(text.splitlines())
+    shown = display_path(path)
+    warnings: list[ConfigWarning] = []
+
+    def warn(line: int, message: str) -> None:
+        warnings.append(ConfigWarning(shown, line, message))
 
     def get(section: str, key: str) -> str:
         return parser.get(section, key, fallback="").strip()
 
+    def lines(section: str, key: str) -> list[tuple[int, str]]:
+        """The value's lines, each with the line of config.ini it is on."""
+        value = parser.get(section, key, fallback=None)
+        if value is None:
+            return []
+        found = values.get((section, key.lower()))
+        if found is None or "\n".join(text for _, text in found).strip() != value.strip():
+            line = found[0][0] if found else headers.get(section, 1)  # read otherwise (a [DEFAULT] value)
+            return [(line, text) for text in value.splitlines()]
+        return found
+
     def names(value: str) -> tuple[str, ...]:
         return tuple(name for name in re.split(r"[,\s]+", value) if name)
-
-    def pairs(value: str) -> tuple[tuple[str, str], ...]:
-        found = []
-        for item in re.split(r"[,\n]", value):
-            item = item.strip()
-            if item:
-                name, _, target = item.partition("->")
-                found.append((name.strip(), (target or name).strip()))
-        return tuple(found)
 
     tabs = names(get("build", "tabs"))
     libraries = {}
     for tab in tabs:
         section = f"library-{tab}"
-        if not parser.has_section(section):
-            continue
-        alias = tuple(
-            (name.strip(), expression.strip())
-            for line in get(section, "alias").splitlines()
-            if "=" in line
-            for name, _, expression in [line.partition("=")]
-        )
-        reverse = tuple(
-            (pattern.strip(), replacement.strip())
-            for line in get(section, "reverse_alias").splitlines()
-            if "->" in line
-            for pattern, _, replacement in [line.partition("->")]
-        )
-        libraries[tab] = Library(
-            get(section, "lib_name"),
-            pairs(get(section, "simple_alias")),
-            pairs(get(section, "fluent_alias")),
-            alias,
-            reverse,
-        )
+        if parser.has_section(section):
+            libraries[tab] = _library(section, headers[section], get(section, "lib_name"), lines, warn)
     return Project(
         title=get("project", "title"),
         author=get("project", "author"),
@@ -745,7 +757,154 @@ def read_config(path: Path) -> Project:
         exclusions=names(get("build", "exclusions")),
         bibfile=get("pdf", "bibfile"),
         libraries=libraries,
+        warnings=tuple(sorted(warnings, key=lambda warning: warning.line)),
     )
+
+
+def _value_lines(lines: list[str]) -> tuple[dict[str, int], dict[tuple[str, str], list[tuple[int, str]]]]:
+    """The line of each ``[section]`` header, and each key's value as configparser reads it (a
+    first line, then its continuation lines stripped; comment lines left out, blank lines kept)
+    with the line of config.ini each comes from: ``{(section, key): [(line, text), ...]}``."""
+    headers: dict[str, int] = {}
+    values: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    section = key = None
+    indent = 0
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", ";")):
+            if not stripped and key is not None:
+                values[section, key].append((number, ""))
+            continue
+        level = len(line) - len(line.lstrip())
+        if key is not None and level > indent:
+            values[section, key].append((number, stripped))
+            continue
+        indent = level
+        header = configparser.ConfigParser.SECTCRE.match(stripped)
+        option = configparser.ConfigParser.OPTCRE.match(stripped)
+        if header:
+            section, key = header.group("header"), None
+            headers.setdefault(section, number)
+        elif option and section is not None:
+            key = option.group("option").rstrip().lower()
+            values[section, key] = [(number, option.group("value").strip())]
+    return headers, values
+
+
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+Lines = list[tuple[int, str]]
+
+
+def _library(section: str, header: int, lib_name: str, lines, warn) -> Library:
+    """One ``[library-<tab>]`` section, each entry checked as the line of module code it becomes.
+
+    As d2l-book does, ``exp(`` in ``simple_alias`` reads as ``exp``, and without ``lib_name``
+    ``simple_alias`` and ``fluent_alias`` are not applied (``alias`` and ``reverse_alias`` are)."""
+    simple = _mapping(lines(section, "simple_alias"), strip_call=True)
+    fluent = _mapping(lines(section, "fluent_alias"), strip_call=False)
+    if lib_name and not _DOTTED.fullmatch(lib_name):
+        warn(
+            _line_of(lines(section, "lib_name"), header),
+            f"[{section}] lib_name {lib_name!r} is not a module's name (such as torch or np): "
+            f"its simple_alias and fluent_alias are not applied",
+        )
+        lib_name = ""
+    elif not lib_name and (simple or fluent):
+        warn(
+            header,
+            f"[{section}] has no lib_name, so its simple_alias and fluent_alias are not applied (as in "
+            f"d2l-book); lib_name names the module d2l.<name> stands for, such as torch or np",
+        )
+    kept_simple, kept_fluent = [], []
+    if lib_name:
+        for line, entry, name, target in simple:
+            if name.isidentifier() and _DOTTED.fullmatch(target) and _assigns(f"{name} = {lib_name}.{target}", name):
+                kept_simple.append((name, target))
+            else:
+                warn(line, f"[{section}] simple_alias: cannot read {_quoted(entry)}: {_ENTRY}")
+        for line, entry, name, target in fluent:
+            code = f"{name} = lambda x, *args, **kwargs: x.{target}(*args, **kwargs)"
+            if name.isidentifier() and not target.startswith(".") and _assigns(code, name):
+                kept_fluent.append((name, target))
+            else:
+                warn(line, f"[{section}] fluent_alias: cannot read {_quoted(entry)}: {_ENTRY}")
+    alias = []
+    for line, text in lines(section, "alias"):
+        name, _, expression = text.partition("=")
+        if text and _assigns(text, name.strip()):
+            alias.append((name.strip(), expression.strip()))
+        elif text:
+            warn(line, f"[{section}] alias: cannot read {_quoted(text)}: each line is 'name = expression', in Python")
+    reverse = []
+    for line, text in lines(section, "reverse_alias"):
+        pattern, arrow, replacement = (part.strip() for part in text.partition("->"))
+        if not text:
+            continue
+        problem = "each line is 'pattern -> replacement'" if not arrow else _regex_problem(pattern, replacement)
+        if problem:
+            warn(line, f"[{section}] reverse_alias: cannot read {_quoted(text)}: {problem}")
+        else:
+            reverse.append((pattern, replacement))
+    return Library(lib_name, tuple(kept_simple), tuple(kept_fluent), tuple(alias), tuple(reverse))
+
+
+_ENTRY = "an entry is a name or 'name -> target', and entries are separated by commas"
+
+
+def _quoted(text: str) -> str:
+    """Text of config.ini in a message, as written (``repr`` would double its backslashes)."""
+    return f"'{text}'"
+
+
+def _mapping(lines: Lines, *, strip_call: bool) -> list[tuple[int, str, str, str]]:
+    """``(line, entry, name, target)`` of each entry of ``simple_alias`` or ``fluent_alias``, read
+    as d2l-book reads them: comma-separated on each line, ``a -> b`` or ``a`` (``a -> a``)."""
+    found = []
+    for line, text in lines:
+        for entry in text.split(","):
+            entry = entry.strip()
+            if not entry:
+                continue
+            parts = [part.strip() for part in entry.split("->")]
+            name, target = parts if len(parts) == 2 else (entry, entry)
+            if strip_call:  # d2l-book's "exp(": the name exp
+                name, target = name.removesuffix("("), target.removesuffix("(")
+            found.append((line, entry, name, target))
+    return found
+
+
+def _assigns(code: str, name: str) -> bool:
+    """Whether ``code`` is one line of Python assigning ``name`` (and nothing else)."""
+    if "\n" in code or not name.isidentifier():
+        return False
+    try:
+        body = ast.parse(code).body
+    except (SyntaxError, ValueError):
+        return False
+    return (
+        len(body) == 1
+        and isinstance(body[0], ast.Assign)
+        and len(body[0].targets) == 1
+        and isinstance(body[0].targets[0], ast.Name)
+        and body[0].targets[0].id == name
+    )
+
+
+def _regex_problem(pattern: str, replacement: str) -> str:
+    """Why ``pattern -> replacement`` cannot rewrite code ("" if it can)."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        return f"the pattern is not a regular expression ({error})"
+    try:
+        compiled.sub(replacement, "")  # reads the replacement's group references
+    except re.error as error:
+        return f"the replacement does not fit the pattern ({error})"
+    return ""
+
+
+def _line_of(lines: Lines, default: int) -> int:
+    return lines[0][0] if lines else default
 
 
 def _config_problem(error: configparser.Error, lines: list[str]) -> str:
@@ -770,8 +929,11 @@ def _config_problem(error: configparser.Error, lines: list[str]) -> str:
 
 
 def settings_from(project: Project, frameworks: dict[str, str] | None = None) -> Settings:
-    """Conversion settings for a book: its tabs, our names for them, their aliases."""
-    return Settings(project.tabs, {**FRAMEWORK_NAMES, **(frameworks or {})}, project.libraries, project.lang)
+    """Conversion settings for a book: its tabs, our names for them, their aliases, its language, and
+    what of its ``config.ini`` is left out."""
+    return Settings(
+        project.tabs, {**FRAMEWORK_NAMES, **(frameworks or {})}, project.libraries, project.lang, project.warnings
+    )
 
 
 def with_references(converted: dict[str, tuple[str, tuple[int, ...]]], root: str, lang: str) -> str | None:
