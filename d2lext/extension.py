@@ -4,7 +4,7 @@ env-get-outdated      plan: read the book, write the package, key every run; cha
                       runs are not cached are read again
 env-before-read-docs  execute the missing runs, merge each chapter's runs into one notebook
 parse (BookParser)    hand MyST-NB the chapter's merged notebook
-transforms            framework tabs (tabs.py), figure text (figures.py)
+transforms            framework tabs (tabs.py), figure text (figures.py), equation numbers (equations.py)
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from .files import write_if_changed
 from .messages import WARNING_TYPE, SphinxLog, logger, setup_messages, stop_on_book_errors
 from .package.check import numbering_differences
 from .render.api import setup_api
+from .render.equations import setup_equations
 from .render.figures import setup_figures
 from .render.mathjax import setup_mathjax
 from .render.notebook_links import setup_notebook_links
@@ -228,6 +229,7 @@ def setup(app: Sphinx) -> dict:
     setup_prose(app)
     setup_api(app)
     setup_figures(app)
+    setup_equations(app)
     setup_notebook_links(app)
     setup_mathjax(app)
     setup_search(app)

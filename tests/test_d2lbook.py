@@ -207,8 +207,9 @@ def test_prose_markup_renders_as_the_book_means_it(constructs):
     page = constructs.page("chapter_basics/tensors")
     text = page.get_text(" ", strip=True)
     assert "本节用到 1节 的约定" in text  # :numref: to a chapter
-    assert "公式 (1.1) 给出求和" in text and "由 (1.2) 与 张量 可知一切" in text  # :eqref:, :ref:
-    assert "如 图1.1 所示" in text and "表1.1 列出大小" in text  # figure and table numbers
+    # numbered per section, as d2l-book numbers the published book: section 1.1's first equation is (1.1.1)
+    assert "公式 (1.1.1) 给出求和" in text and "由 (1.1.2) 与 张量 可知一切" in text  # :eqref:, :ref:
+    assert "如 图1.1.1 所示" in text and "表1.1.1 列出大小" in text  # figure and table numbers
     assert page.select_one("img[src$='square.svg']")["style"] == "width: 40px;"
     assert "Wigner, 1958" in text and "Goodfellow" in text
     assert "幻灯片保留的文字和这一句。" in text and "只在幻灯片里" not in text
@@ -307,10 +308,10 @@ def test_the_notebooks_prose_links_references_to_the_site(constructs):
     notebook = nbformat.read(constructs.html / "notebooks" / "torch" / "chapter_basics" / "tensors.ipynb", 4)
     prose = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
     assert "本节用到 [1 基础](../../../chapter_basics/index.html#chap-basics) 的约定" in prose  # from notebooks/torch/
-    assert "[(1.1)](" in prose and "#equation-eq-sum)" in prose
+    assert "[(1.1.1)](" in prose and "#equation-eq-sum)" in prose
     assert "(Wigner, 1958)" in prose and "Goodfellow et al. (2016)" in prose
     assert "也引用一个书里没有的节 not in this book。" in prose
-    assert "如 [图1.1](../../../chapter_basics/tensors.html#fig-square) 所示" in prose
+    assert "如 [图1.1.1](../../../chapter_basics/tensors.html#fig-square) 所示" in prose
     assert "$$s = \\sum_{i=1}^n x_i$$\n" in prose and "(eq_sum)" not in prose
     assert "![一个方块](../img/square.svg)" in prose
     assert "{numref}" not in prose and "{eq}" not in prose and "{cite" not in prose

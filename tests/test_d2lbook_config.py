@@ -1,17 +1,21 @@
 """Reading a d2l-book ``config.ini`` as real books write it: alias lists with their slips, library
-sections without ``lib_name``."""
+sections without ``lib_name``, ``sphinx_configs``; and the book numbered as the published one."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
+import sphinx.builders.latex
 from conftest import REPO, run_with_package
+from sphinx.config import Config
+from sphinx.util.tags import Tags
 from test_d2lbook import build_project, d2lbook_project, tab_code
 
 from d2lext import lib
-from d2lext.sources.d2lbook import apply_aliases, read_config
+from d2lext.sources.d2lbook import SPHINX_CONFIGS, apply_aliases, read_config
 
 SEEDS = Path(__file__).parent / "seeds"
 BOOK_CONF = REPO / "d2lext" / "d2lbook_conf"
@@ -184,6 +188,95 @@ def test_a_library_section_without_lib_name_keeps_alias_and_reverse_alias_as_d2l
     assert project.libraries["numpy"].module_code() == ""
 
 
+# ---------------------------------------------------------------- sphinx_configs (issue 18, item 8)
+
+
+def test_sphinx_configs_applies_its_plain_settings_and_names_the_rest(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_config(
+        tmp_path,
+        "[build]\ntabs = pytorch\n"
+        "sphinx_configs = numfig_format = {'figure': 'Fig. %%s', 'table': 'Tab. %%s'}\n"
+        "    numfig_secnum_depth = 1\n"
+        "    # a comment line, left out as d2l-book's configparser leaves it out\n"
+        "    html_theme = 'alabaster'\n"
+        "    import os\n"
+        "    math_eqref_format = 'Eq. ' + '{number}'\n"
+        "    math_number_all = 'yes'\n"
+        "    numfig_format = {'figure': 'Figure'}\n"
+        "    latex_elements = {\n"
+        "    'pointsize': '10pt',\n"
+        "    }\n",
+    )
+    project = read_config(path)
+    assert project.sphinx_configs == {
+        "numfig_format": {"figure": "Fig. %s", "table": "Tab. %s"},
+        "numfig_secnum_depth": 1,
+        "latex_elements": {"pointsize": "10pt"},
+    }
+    settings = ", ".join(SPHINX_CONFIGS)
+    assert [str(warning) for warning in project.warnings] == [
+        f"config.ini:6: [build] sphinx_configs: html_theme is not applied: the settings read from config.ini "
+        f"are {settings}",
+        "config.ini:7: [build] sphinx_configs: 'import os' is not applied: it reads 'name = value' settings",
+        "config.ini:8: [build] sphinx_configs: math_eqref_format is not applied: its value is not a plain "
+        "Python literal (no code of config.ini is run)",
+        "config.ini:9: [build] sphinx_configs: math_number_all is not applied: it is a bool in Sphinx, not a str",
+        "config.ini:10: [build] sphinx_configs: numfig_format is not applied: 'figure': 'Figure' is not a "
+        "format with one %s",
+    ]
+
+
+def test_sphinx_configs_that_is_not_python_is_one_warning_at_the_line_of_the_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_config(
+        tmp_path, "[build]\ntabs = pytorch\nsphinx_configs = numfig = True\n    math_numfig = (True\n\n[html]\n"
+    )
+    project = read_config(path)
+    assert project.sphinx_configs == {}
+    (warning,) = project.warnings
+    assert str(warning) == (
+        "config.ini:4: [build] sphinx_configs is not Python ('(' was never closed): none of it is applied"
+    )
+
+
+def test_every_setting_sphinx_configs_may_set_is_sphinxs_own_with_its_type():
+    """Sphinx's core settings, or its LaTeX builder's (registered when that builder is set up)."""
+
+    class Registry:
+        def __init__(self):
+            self.defaults = {name: option.default for name, option in Config.config_values.items()}
+
+        def add_config_value(self, name, default, *args, **kwargs):
+            self.defaults[name] = default
+
+        def __getattr__(self, name):  # the builder's other registrations
+            return lambda *args, **kwargs: None
+
+    registry = Registry()
+    sphinx.builders.latex.setup(registry)
+    for name, kind in SPHINX_CONFIGS.items():
+        assert name in registry.defaults, name
+        default = registry.defaults[name]
+        assert isinstance(default, kind) or default is None, name
+
+
+def test_the_generated_configuration_applies_d2l_zh_sphinx_configs_after_its_defaults(tmp_path, monkeypatch):
+    """conf.py as Sphinx reads it, for a project with the Chinese edition's config.ini."""
+    (tmp_path / "config.ini").write_text((SEEDS / "d2l-zh.config.ini").read_text(encoding="utf8"), encoding="utf8")
+    monkeypatch.setenv("D2L_BOOK", str(tmp_path))
+    config = Config.read(BOOK_CONF, overrides={}, tags=Tags())
+    config.add("latex_elements", {}, "", ())
+    assert config.numfig_format == {"figure": "图%s", "table": "表%s", "code-block": "列表%s", "section": "%s节"}
+    assert (config.numfig, config.numfig_secnum_depth, config.math_numfig, config.math_number_all) == (
+        True,
+        2,
+        True,
+        True,
+    )
+    assert "\\usepackage{ctex}" in config.latex_elements["preamble"] and config.latex_elements["pointsize"] == "10pt"
+
+
 # ---------------------------------------------------------------- builds
 
 
@@ -242,3 +335,37 @@ def test_make_lib_reports_each_slip_of_config_ini_once(tmp_path, monkeypatch, ca
     )
     for module in ("numpy", "torch"):
         compile((package / "d2l" / f"{module}.py").read_text(), module, "exec")
+
+
+# ---------------------------------------------------------------- numbering (issue 18, item 8)
+
+
+def equation_numbers(page) -> list[str]:
+    return [span.get_text(strip=True).rstrip("#").strip() for span in page.select("div.math span.eqno")]
+
+
+def test_figures_tables_and_every_equation_are_numbered_per_section_as_the_published_book(tmp_path):
+    root = d2lbook_project(tmp_path / "book", "d2lbook-numbers")
+    result = build_project(root)
+    assert result.returncode == 0, result.output
+    assert equation_numbers(result.page("chapter_preliminaries/calculus")) == ["(1.1.1)"]
+    convexity = result.page("chapter_optimization/convexity")
+    assert equation_numbers(convexity) == ["(2.1.1)"]
+    assert "Figure 2.1.1 A convex set." in convexity.select_one("figcaption").get_text(" ", strip=True)
+    gd = result.page("chapter_optimization/gd")
+    assert equation_numbers(gd) == ["(2.2.1)", "(2.2.2)", "(2.2.3)", "(2.2.4)", "(2.2.5)"]
+    prose = [div for div in gd.select("div.math") if not div.find_parent(class_="cell_output")]
+    assert len(prose) == 5 and all(div.select("span.eqno") for div in prose)  # every display equation
+    (printed,) = gd.select(".cell_output div.math")  # what a cell prints is an output, not numbered
+    assert "\\eta = 0.2" in printed.get_text() and not printed.select("span.eqno")
+    text = gd.get_text(" ", strip=True)
+    assert "From (2.2.1) follows (2.2.4) ; Table 2.2.1 lists learning rates" in text
+    assert "and Figure 2.1.1 shows a convex set." in text
+    assert "Table 2.2.1 Learning rates" in gd.select_one("table caption").get_text(" ", strip=True)
+    # the settings of sphinx_configs that cannot be applied: one warning each, at its line
+    config_warnings = [line for line in result.output.splitlines() if "[d2l.config]" in line]
+    assert [re.sub(r": WARNING: .*?sphinx_configs: (\S+) .*", r" \1", line) for line in config_warnings] == [
+        "config.ini:18 html_theme",
+        "config.ini:19 html_last_updated_fmt",
+    ]
+    assert gd.select("link[href*='sphinx-book-theme.css']") and not gd.select("link[href*='alabaster']")

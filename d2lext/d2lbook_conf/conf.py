@@ -35,9 +35,17 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 # $$...$$ inside a paragraph is display math, as pandoc (and so d2l-book) reads it.
 myst_dmath_double_inline = True
 myst_heading_anchors = 3
+# Numbered as d2l-book's generated conf.py numbers the published book: figures, tables and
+# equations per section ("图11.3.1", "(11.3.2)"), and every display equation.
 numfig = True
+numfig_secnum_depth = 2
+math_numfig = True
+math_number_all = True
 if language.startswith("zh"):
     numfig_format = {"figure": "图%s", "table": "表%s", "code-block": "列表%s", "section": "%s节"}
+# Then [build] sphinx_configs, as d2l-book pastes it after its own settings: the settings that
+# are plain data (d2lext.sources.d2lbook.SPHINX_CONFIGS), read, never run; the rest is reported.
+globals().update(_project.sphinx_configs)
 
 _bibfiles = sorted({str(path) for path in BOOK.rglob("*.bib") if "_build" not in path.parts})
 bibtex_bibfiles = _bibfiles

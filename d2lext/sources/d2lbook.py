@@ -684,6 +684,20 @@ class ConfigWarning:
         return f"{self.location}: {self.message}"
 
 
+#: The Sphinx settings ``[build] sphinx_configs`` may set, with the type each takes: plain data
+#: that changes how the book is numbered and shown (``latex_elements``: the PDF's), never what is
+#: read, run or loaded. Anything else is left out, with a warning naming it.
+SPHINX_CONFIGS: dict[str, type] = {
+    "numfig": bool,
+    "numfig_format": dict,
+    "numfig_secnum_depth": int,
+    "math_numfig": bool,
+    "math_number_all": bool,
+    "math_eqref_format": str,
+    "latex_elements": dict,
+}
+
+
 @dc.dataclass(frozen=True)
 class Project:
     """What a d2l-book ``config.ini`` says about the book."""
@@ -697,6 +711,8 @@ class Project:
     exclusions: tuple[str, ...] = ()
     bibfile: str = ""
     libraries: dict[str, Library] = dc.field(default_factory=dict)
+    sphinx_configs: dict[str, object] = dc.field(default_factory=dict)
+    """The Sphinx settings of ``[build] sphinx_configs`` that can be applied (``SPHINX_CONFIGS``)."""
     warnings: tuple[ConfigWarning, ...] = ()
     """What is left out, in the order of the file."""
 
@@ -705,8 +721,8 @@ def read_config(path: Path) -> Project:
     """Read a d2l-book ``config.ini`` (sections it does not use here are ignored).
 
     As d2l-book does, a key set twice in a section, or a section given twice, is an error; so is a
-    line it cannot read. Each is a book error naming the line. An alias entry or a library section
-    that cannot be applied is left out with a warning naming its line."""
+    line it cannot read. Each is a book error naming the line. An alias entry, a library section
+    or a Sphinx setting that cannot be applied is left out with a warning naming its line."""
     path = Path(path)
     parser = configparser.ConfigParser(interpolation=None, strict=True)
     try:
@@ -747,6 +763,7 @@ def read_config(path: Path) -> Project:
         section = f"library-{tab}"
         if parser.has_section(section):
             libraries[tab] = _library(section, headers[section], get(section, "lib_name"), lines, warn)
+    sphinx_configs = _sphinx_configs(lines("build", "sphinx_configs"), warn)
     return Project(
         title=get("project", "title"),
         author=get("project", "author"),
@@ -757,6 +774,7 @@ def read_config(path: Path) -> Project:
         exclusions=names(get("build", "exclusions")),
         bibfile=get("pdf", "bibfile"),
         libraries=libraries,
+        sphinx_configs=sphinx_configs,
         warnings=tuple(sorted(warnings, key=lambda warning: warning.line)),
     )
 
@@ -905,6 +923,70 @@ def _regex_problem(pattern: str, replacement: str) -> str:
 
 def _line_of(lines: Lines, default: int) -> int:
     return lines[0][0] if lines else default
+
+
+def _sphinx_configs(lines: Lines, warn) -> dict[str, object]:
+    """The Sphinx settings of ``[build] sphinx_configs`` that can be applied.
+
+    d2l-book pastes the value into its ``conf.py``; here it is read, never run: each statement is
+    ``name = <a Python literal>`` (read with ``ast.literal_eval``), ``%%`` reads ``%`` (as
+    configparser's interpolation gives d2l-book), and only ``SPHINX_CONFIGS`` are applied."""
+    if not any(text for _, text in lines):
+        return {}
+    code = "\n".join(text for _, text in lines).replace("%%", "%")
+
+    def line(number: int | None) -> int:
+        return lines[min(max(number or 1, 1), len(lines)) - 1][0]
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as error:
+        warn(line(error.lineno), f"[build] sphinx_configs is not Python ({error.msg}): none of it is applied")
+        return {}
+    found: dict[str, object] = {}
+    for statement in tree.body:
+        target = statement.targets[0] if isinstance(statement, ast.Assign) and len(statement.targets) == 1 else None
+        if not isinstance(target, ast.Name):
+            first = (ast.get_source_segment(code, statement) or "").splitlines()[0]
+            warn(
+                line(statement.lineno),
+                f"[build] sphinx_configs: {first!r} is not applied: it reads 'name = value' settings",
+            )
+            continue
+        name = target.id
+        try:
+            value = ast.literal_eval(statement.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            warn(
+                line(statement.lineno),
+                f"[build] sphinx_configs: {name} is not applied: its value is not a plain Python literal "
+                f"(no code of config.ini is run)",
+            )
+            continue
+        problem = _sphinx_config_problem(name, value)
+        if problem:
+            warn(line(statement.lineno), f"[build] sphinx_configs: {name} is not applied: {problem}")
+        else:
+            found[name] = value
+    return found
+
+
+def _sphinx_config_problem(name: str, value: object) -> str:
+    """Why a setting of ``sphinx_configs`` cannot be applied ("" if it can)."""
+    kind = SPHINX_CONFIGS.get(name)
+    if kind is None:
+        return f"the settings read from config.ini are {', '.join(SPHINX_CONFIGS)}"
+    if type(value) is not kind:
+        return f"it is a {kind.__name__} in Sphinx, not a {type(value).__name__}"
+    if isinstance(value, dict) and not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        return "its keys and values are text"
+    if name == "numfig_format":
+        for kind_name, form in value.items():
+            try:
+                form % "1"
+            except (TypeError, ValueError):
+                return f"{kind_name!r}: {form!r} is not a format with one %s"
+    return ""
 
 
 def _config_problem(error: configparser.Error, lines: list[str]) -> str:
