@@ -155,8 +155,13 @@ LIBRARY = "[build]\ntabs = pytorch\n\n[library-pytorch]\nlib_name = torch\n"
             "config.ini:7: [library-pytorch] reverse_alias: cannot read 'd2l.nn_Module nn.Module': each line is "
             "'pattern -> replacement'",
         ),
+        (
+            "args_alias = randn(size, device=None) -> np.random.randn(size=size, ctx=device)\n",
+            "config.ini:6: [library-pytorch] args_alias is not applied: this tool reads simple_alias, fluent_alias, "
+            "alias and reverse_alias (the calls it names are left as written)",
+        ),
     ],
-    ids=["missing-comma", "two-arrows", "fluent-call", "alias", "alias-statement", "regex", "group", "arrow"],
+    ids=["missing-comma", "two-arrows", "fluent-call", "alias", "alias-statement", "regex", "group", "arrow", "args"],
 )
 def test_an_alias_entry_that_cannot_be_read_is_one_warning_at_its_line(tmp_path, monkeypatch, section, message):
     monkeypatch.chdir(tmp_path)  # a build names config.ini relative to where it was started

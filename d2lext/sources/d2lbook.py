@@ -743,7 +743,7 @@ def read_config(path: Path) -> Project:
     def get(section: str, key: str) -> str:
         return parser.get(section, key, fallback="").strip()
 
-    def lines(section: str, key: str) -> list[tuple[int, str]]:
+    def lines(section: str, key: str) -> Lines:
         """The value's lines, each with the line of config.ini it is on."""
         value = parser.get(section, key, fallback=None)
         if value is None:
@@ -779,12 +779,16 @@ def read_config(path: Path) -> Project:
     )
 
 
-def _value_lines(lines: list[str]) -> tuple[dict[str, int], dict[tuple[str, str], list[tuple[int, str]]]]:
+#: A value's lines, each with the line of config.ini it is on.
+Lines = list[tuple[int, str]]
+
+
+def _value_lines(lines: list[str]) -> tuple[dict[str, int], dict[tuple[str, str], Lines]]:
     """The line of each ``[section]`` header, and each key's value as configparser reads it (a
     first line, then its continuation lines stripped; comment lines left out, blank lines kept)
     with the line of config.ini each comes from: ``{(section, key): [(line, text), ...]}``."""
     headers: dict[str, int] = {}
-    values: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    values: dict[tuple[str, str], Lines] = {}
     section = key = None
     indent = 0
     for number, line in enumerate(lines, start=1):
@@ -810,7 +814,6 @@ def _value_lines(lines: list[str]) -> tuple[dict[str, int], dict[tuple[str, str]
 
 
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
-Lines = list[tuple[int, str]]
 
 
 def _library(section: str, header: int, lib_name: str, lines, warn) -> Library:
@@ -823,7 +826,7 @@ def _library(section: str, header: int, lib_name: str, lines, warn) -> Library:
     if lib_name and not _DOTTED.fullmatch(lib_name):
         warn(
             _line_of(lines(section, "lib_name"), header),
-            f"[{section}] lib_name {lib_name!r} is not a module's name (such as torch or np): "
+            f"[{section}] lib_name {_quoted(lib_name)} is not a module's name (such as torch or np): "
             f"its simple_alias and fluent_alias are not applied",
         )
         lib_name = ""
@@ -842,7 +845,7 @@ def _library(section: str, header: int, lib_name: str, lines, warn) -> Library:
                 warn(line, f"[{section}] simple_alias: cannot read {_quoted(entry)}: {_ENTRY}")
         for line, entry, name, target in fluent:
             code = f"{name} = lambda x, *args, **kwargs: x.{target}(*args, **kwargs)"
-            if name.isidentifier() and not target.startswith(".") and _assigns(code, name):
+            if _assigns(code, name):
                 kept_fluent.append((name, target))
             else:
                 warn(line, f"[{section}] fluent_alias: cannot read {_quoted(entry)}: {_ENTRY}")
@@ -853,6 +856,13 @@ def _library(section: str, header: int, lib_name: str, lines, warn) -> Library:
             alias.append((name.strip(), expression.strip()))
         elif text:
             warn(line, f"[{section}] alias: cannot read {_quoted(text)}: each line is 'name = expression', in Python")
+    args_alias = lines(section, "args_alias")
+    if any(text for _, text in args_alias):
+        warn(
+            args_alias[0][0],
+            f"[{section}] args_alias is not applied: this tool reads simple_alias, fluent_alias, alias and "
+            f"reverse_alias (the calls it names are left as written)",
+        )
     reverse = []
     for line, text in lines(section, "reverse_alias"):
         pattern, arrow, replacement = (part.strip() for part in text.partition("->"))
@@ -950,7 +960,7 @@ def _sphinx_configs(lines: Lines, warn) -> dict[str, object]:
             first = (ast.get_source_segment(code, statement) or "").splitlines()[0]
             warn(
                 line(statement.lineno),
-                f"[build] sphinx_configs: {first!r} is not applied: it reads 'name = value' settings",
+                f"[build] sphinx_configs: {_quoted(first)} is not applied: it reads 'name = value' settings",
             )
             continue
         name = target.id
