@@ -16,7 +16,7 @@ from sphinx.transforms import SphinxTransform
 
 
 class NumberEveryEquation(SphinxTransform):
-    default_priority = 200  # before the documents' targets are collected
+    default_priority = 200  # while the document is read, before the equations are collected for numbering
 
     def apply(self, **kwargs) -> None:
         if not self.config.math_number_all:
