@@ -234,9 +234,9 @@ class Environments:
         conflict = _conflict(text)
         if conflict:
             return (
-                f"cannot make the {framework.label} environment: its requirements conflict: {conflict} (see "
-                f"{display_path(log)}); pin in the book's requirements a version of each that goes with the "
-                f"others (a version the book pins replaces the framework's), or {leave_out}"
+                f"cannot make the {framework.label} environment: pip cannot install {conflict} together (see "
+                f"{display_path(log)}); make the book's requirements agree with the framework's (a version the "
+                f"book pins with == replaces the framework's), or {leave_out}"
             )
         return (
             f"cannot make the {framework.label} environment: `{shlex.join(step[:4])} ...` failed (see "
@@ -319,17 +319,14 @@ def _not_found(log: str) -> str | None:
     return found[-1] if found else None
 
 
+#: What pip says of requirements that no set of versions satisfies together (pip 23-25).
+_CONFLICT = re.compile(r"Cannot install (.+?) because these package versions have conflicting dependencies")
+
+
 def _conflict(log: str) -> str | None:
-    """What pip says causes a conflict between requirements ("The conflict is caused by: ...")."""
-    _, found, rest = log.partition("The conflict is caused by:")
-    if not found:
-        return None
-    causes = []
-    for line in rest.splitlines()[1:]:
-        if not line.startswith("    "):
-            break
-        causes.append(line.strip())
-    return "; ".join(causes) or None
+    """The requirements pip cannot install together, from its output."""
+    found = _CONFLICT.findall(log)
+    return found[-1] if found else None
 
 
 def _where(files: list[Path], requirement: str) -> str:
