@@ -105,34 +105,29 @@ def test_a_requirement_that_conflicts_with_the_frameworks_is_one_line_naming_bot
 
 def test_the_environments_folder_is_named_by_the_requirements_content(tmp_path):
     """Same content, same folder (wherever the book is); other content, another folder; none:
-    the framework's own folder, as before."""
+    the framework stays in the build's own environment."""
 
-    def environment(book: Path, text: str | None, frameworks: dict | None = None):
+    def environment(book: Path, text: str | None, spec: dict | None = None):
         book.mkdir(parents=True, exist_ok=True)
         if text is not None:
             (book / "requirements.txt").write_text(text)
-        spec = frameworks or {"numpy": {"label": "NumPy", "requires": ["numpy"], "requirements": "requirements.txt"}}
-        config = load(conf(d2l_frameworks=spec), book)
-        return Environments(tmp_path / "environments", book, print), config.frameworks["numpy"]
+        spec = spec or {"label": "NumPy", "requires": ["numpy"]}
+        config = load(conf(d2l_frameworks={"x": {**spec, "requirements": "requirements.txt"}}), book)
+        return Environments(tmp_path / "environments", book, print), config.frameworks["x"]
 
     one, numpy = environment(tmp_path / "one", "tomli==2.0.1\n")
     two, same = environment(tmp_path / "two", "tomli==2.0.1\n")
     three, other = environment(tmp_path / "three", "tomli==2.0.0\n")
     assert one.path(numpy) == two.path(same) != three.path(other)
-    assert re.fullmatch(r"numpy-[0-9a-f]{12}", one.path(numpy).name)
+    assert re.fullmatch(r"x-[0-9a-f]{12}", one.path(numpy).name)
     assert one.pins(numpy)["tomli"] == "2.0.1" and three.pins(other)["tomli"] == "2.0.0"
+    assert one.pins(numpy)["numpy"] == "2.4.6"  # the build's own version of the framework's package
 
-    none, without = environment(tmp_path / "none", None)
+    _, without = environment(tmp_path / "none", None)
     assert without.environment is None and without.kernel == "python3"  # nothing to add: the build's own
 
-    # A version the book pins replaces the framework's (torch for torchvision); the rest is kept.
-    mxnet = {
-        "numpy": {
-            "label": "MXNet",
-            "environment": str(REPO / "d2lext" / "environments" / "mxnet.txt"),
-            "requirements": "requirements.txt",
-        }
-    }
+    # A version the book pins with == replaces the framework's (torch for torchvision); a name alone does not.
+    mxnet = {"label": "MXNet", "environment": str(REPO / "d2lext" / "environments" / "mxnet.txt")}
     pinned, framework = environment(tmp_path / "pinned", "numpy==1.24.4\npandas\n", mxnet)
     assert pinned.pins(framework)["numpy"] == "1.24.4" and pinned.pins(framework)["mxnet"] == "1.9.1"
     unpinned, framework = environment(tmp_path / "unpinned", "numpy\n", mxnet)

@@ -285,7 +285,7 @@ def own_versions(framework: Framework) -> str:
 
     from packaging.utils import canonicalize_name
 
-    lines = [f"# {framework.label} as the build's own environment has it"]
+    lines = [f"# {framework.name}: the versions of the build's own environment"]
     for module in dict.fromkeys([*framework.requires, *OWN_MODULES]):
         try:
             found = metadata.distribution(module)

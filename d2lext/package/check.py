@@ -1,4 +1,5 @@
-"""Checks on the saved package: what a reader of ``d2l/<framework>.py`` would trip over."""
+"""Checks on the saved package: what a reader of ``d2l/<framework>.py`` would trip over, and the
+saved imports that a selected framework's environment cannot import (every chapter would)."""
 
 from __future__ import annotations
 
