@@ -20,9 +20,9 @@ from conftest import BOOKS, REPO, Build, build_in_process, write_book
 from test_bad_input import error_lines
 from test_config import conf
 
-from d2lext.config import Environment, load
+from d2lext.config import Environment, Framework, load
 from d2lext.errors import BookError
-from d2lext.execute.environments import FRAMEWORK_REQUIREMENTS, Environments
+from d2lext.execute.environments import FRAMEWORK_REQUIREMENTS, Environments, own_versions
 
 BOOK_CONF = REPO / "d2lext" / "d2lbook_conf"
 CHAPTER = "chapter_data/toml"
@@ -91,8 +91,9 @@ def test_a_d2lbook_projects_requirements_txt_is_installed_in_its_tabs_environmen
     assert "tomli==2.0.1" in project["optional-dependencies"]["numpy"]
 
 
-def test_a_requirement_that_conflicts_with_the_frameworks_is_one_line_naming_both(tmp_path):
-    """A range the framework's pinned version does not satisfy: pip's conflict, said in one line."""
+def test_requirements_that_cannot_be_installed_are_one_line(tmp_path):
+    """A range the framework's pinned version does not satisfy: pip's conflict, said in one line;
+    a release that does not exist: where the book's requirements name it."""
     root = shutil.copytree(BOOKS / "requirements", tmp_path / "book")
     (root / "requirements-numpy.txt").write_text("matplotlib<3.10\n")
     result = build_project(root, tmp_path / "environments", "-D", "d2l_selected=numpy")
@@ -101,6 +102,18 @@ def test_a_requirement_that_conflicts_with_the_frameworks_is_one_line_naming_bot
     assert "cannot make the NumPy environment: pip cannot install " in line, line
     assert "matplotlib<3.10 and matplotlib==3.11.2 together" in line, line  # the book's and NumPy's own
     assert "Traceback" not in result.output
+
+    # A release no index has: the line of the book's file naming it.
+    (root / "requirements-numpy.txt").unlink()
+    (root / "requirements.txt").write_text("tomli==2.0.1\nd2l-there-is-no-such-package==0.0.1\n")
+    result = build_project(root, tmp_path / "environments", "-D", "d2l_selected=numpy")
+    assert result.returncode == 2
+    (line,) = error_lines(result.output)
+    assert re.search(
+        r"requirements\.txt:2: cannot make the NumPy environment: pip found no release of "
+        r"d2l-there-is-no-such-package==0\.0\.1 on the package index",
+        line,
+    ), line
 
 
 def test_the_environments_folder_is_named_by_the_requirements_content(tmp_path):
@@ -122,6 +135,9 @@ def test_the_environments_folder_is_named_by_the_requirements_content(tmp_path):
     assert re.fullmatch(r"x-[0-9a-f]{12}", one.path(numpy).name)
     assert one.pins(numpy)["tomli"] == "2.0.1" and three.pins(other)["tomli"] == "2.0.0"
     assert one.pins(numpy)["numpy"] == "2.4.6"  # the build's own version of the framework's package
+
+    # A framework's packages that are not named as their module: by the distribution providing it.
+    assert "\npillow==" in own_versions(Framework("pil", "Pillow", requires=("PIL",)))
 
     _, without = environment(tmp_path / "none", None)
     assert without.environment is None and without.kernel == "python3"  # nothing to add: the build's own

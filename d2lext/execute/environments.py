@@ -286,14 +286,17 @@ def own_versions(framework: Framework) -> str:
     from packaging.utils import canonicalize_name
 
     lines = [f"# {framework.name}: the versions of the build's own environment"]
+    by_module = None
     for module in dict.fromkeys([*framework.requires, *OWN_MODULES]):
         try:
-            found = metadata.distribution(module)
+            names = [metadata.distribution(module).metadata["Name"]]  # most are named as their module
         except metadata.PackageNotFoundError:
-            continue  # not installed here, or not named as its module: pip resolves it
-        line = f"{canonicalize_name(found.metadata['Name'])}=={found.version.split('+')[0]}"
-        if line not in lines:
-            lines.append(line)
+            by_module = by_module if by_module is not None else metadata.packages_distributions()  # 0.2 s
+            names = by_module.get(module, [])  # none: not installed here
+        for name in names:
+            line = f"{canonicalize_name(name)}=={metadata.version(name).split('+')[0]}"
+            if line not in lines:
+                lines.append(line)
     return "\n".join(lines) + "\n"
 
 
