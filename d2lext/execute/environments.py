@@ -2,7 +2,10 @@
 
 Frameworks conflict (MXNet needs numpy 1.23, the book numpy 2), so a framework may name a
 requirements file; the build then makes ``<environments>/<framework>`` with ``venv`` and pip,
-installs a Jupyter kernel there, and runs that framework's cells in it. A fingerprint of every
+installs a Jupyter kernel there, and runs that framework's cells in it. A book's own requirements
+(``Environment.book``) are installed with the framework's, in ``<environments>/<framework>-<key>``
+named by their content; a framework that otherwise runs in the build's own environment then gets
+one too, from the versions that environment has of its packages. A fingerprint of every
 environment a kernel runs in (its Python and its installed distributions) is part of the cache
 keys, so upgrading a framework re-runs its chapters and nothing else. Last, what every kernel
 runs with (its environment variables) and whether a framework's kernel can run here at all.
