@@ -39,13 +39,14 @@ from .execute.environments import (
     kernel_python,
     kernel_specs,
     missing_requirement,
+    where_to_add,
 )
 from .execute.merge import merge
 from .execute.outputs import Paths, book_paths, readable_result
 from .execute.runs import Result, Run
 from .lock import BuildLock
-from .package.check import package_report
-from .package.dependencies import package_dependencies
+from .package.check import missing_imports, package_report
+from .package.dependencies import Dependencies, package_dependencies
 from .package.write import archive_path, write_archive, write_package
 from .plan import Plan, documents_to_read, due_runs, in_order, package_code, run_keys, upstream_runs
 from .plan.cache import Cache
@@ -250,6 +251,7 @@ class BookBuild:
             )
         places = book.places(self.site.baseurl, self.site.suffix)
         code = package_code(book, config)  # each module's code, once: for the keys and the dependencies
+        dependencies = self.dependencies(code)
         rewritten = write_package(
             self.package_root,
             config,
@@ -257,8 +259,15 @@ class BookBuild:
             places,
             self.site.project,
             self.site.release,
-            self.dependencies(code),
+            dependencies.declared,
         )
+
+        def advice(framework: Framework) -> str:
+            return where_to_add(framework, self.environments.conf_dir, self.source)
+
+        for missing in missing_imports(config, book.blocks, dependencies.missing, advice):
+            line = book.source_line(missing.block.docname, missing.line)
+            self.log.warning(missing.text, subtype="requirements", docname=missing.block.docname, line=line)
         archive = archive_path(self.root / "dist", config, self.site.release)
         if rewritten or not archive.exists():
             write_archive(self.package_root, archive.parent, config, self.site.release)
@@ -272,21 +281,21 @@ class BookBuild:
             self._fingerprints = Fingerprints(self.state_dir / "environments.json")
         return self._fingerprints
 
-    def dependencies(self, code: dict[str, str]) -> tuple[list[str], dict[str, list[str]]]:
+    def dependencies(self, code: dict[str, str]) -> Dependencies:
         """The package's common dependencies and per-framework extras (``package/dependencies.py``),
-        read from the Python each framework runs in."""
+        read from the Python each framework runs in, and the saved imports each cannot find."""
 
         def python_of(framework: Framework) -> str | None:
             if framework.environment:
                 return self.environments.python(framework)
             return kernel_python(self.kernel_specs, framework.kernel) or sys.executable  # as the keys read it
 
-        def requirements_of(framework: Framework) -> Path | None:
-            return self.environments.requirements(framework) if framework.environment else None
+        def pinned_of(framework: Framework) -> dict[str, str]:
+            return self.environments.pins(framework) if framework.environment else {}
 
         known = self.environment_fingerprints()
         return package_dependencies(
-            self.config, code, python_of, requirements_of, known.of, self.state_dir / "dependencies.json"
+            self.config, code, python_of, pinned_of, known.of, self.state_dir / "dependencies.json"
         )
 
     def fingerprints(self) -> dict[str, str]:

@@ -57,6 +57,10 @@ class Framework:
     environment: Environment | None = None
     """The framework's own Python environment, made by the build on first use; ``None``: the
     kernel named by ``kernel`` (by default the one Sphinx runs in)."""
+    requirements: tuple[str, ...] = ()
+    """The book's own requirements files for this framework, as ``conf.py`` names them (relative
+    to its folder), existing or not: those that exist are installed into its environment
+    (``environment.book``); a package a saved import lacks is said to belong in them."""
 
 
 @dc.dataclass(frozen=True)
@@ -64,9 +68,14 @@ class Environment:
     """How a framework's own Python environment is made."""
 
     requirements: str
-    """A pip requirements file, relative to the folder of ``conf.py``."""
+    """The framework's pip requirements file, relative to the folder of ``conf.py``; "" for a
+    framework that would otherwise run in the build's own environment: the versions installed
+    there of the framework's packages (its ``requires``, numpy, matplotlib, the kernel's)."""
     python: str = ""
     """The Python that makes it (a command or a path); "" for the one running the build."""
+    book: tuple[str, ...] = ()
+    """The book's requirements files that exist (relative to the folder of ``conf.py``), installed
+    with the framework's in one pip call; the environment's folder is then named by their content."""
 
 
 PREFIX = "d2l_"
@@ -86,7 +95,7 @@ def split_names(value: Any) -> list[str]:
     return names
 
 
-def _framework(name: str, spec: Any) -> Framework:
+def _framework(name: str, spec: Any, conf_dir: Path) -> Framework:
     option_name = f"d2l_frameworks[{name!r}]"
     if not isinstance(name, str) or not _NAME.match(name) or name == "all":
         raise BookError(
@@ -96,18 +105,26 @@ def _framework(name: str, spec: Any) -> Framework:
         spec = {"label": spec}
     if not isinstance(spec, dict):
         raise BookError(
-            f"{option_name} must be a dict with 'label' (and optionally 'kernel', 'requires', 'environment')"
+            f"{option_name} must be a dict with 'label' (and optionally 'kernel', 'requires', 'environment', "
+            f"'requirements')"
         )
-    unknown = set(spec) - {"label", "kernel", "requires", "environment"}
+    unknown = set(spec) - {"label", "kernel", "requires", "environment", "requirements"}
     if unknown:
         raise BookError(
-            f"{option_name} has unknown keys {sorted(unknown)}; allowed: label, kernel, requires, environment"
+            f"{option_name} has unknown keys {sorted(unknown)}; allowed: label, kernel, requires, environment, "
+            f"requirements"
         )
-    if "kernel" in spec and "environment" in spec:
-        raise BookError(
-            f"{option_name}: give either 'kernel' (an existing kernel) or 'environment' (one the build makes)"
-        )
+    for made in ("environment", "requirements"):
+        if "kernel" in spec and made in spec:
+            raise BookError(
+                f"{option_name}: give either 'kernel' (an existing kernel) or {made!r} (installed into an "
+                f"environment the build makes)"
+            )
     environment = _environment(option_name, spec["environment"]) if "environment" in spec else None
+    requirements = _book_requirements(option_name, spec.get("requirements", ()))
+    existing = tuple(path for path in requirements if (conf_dir / path).is_file())
+    if existing:  # the framework runs in an environment made with the book's requirements too
+        environment = dc.replace(environment or Environment(""), book=existing)
     label = spec.get("label", name)
     kernel = spec.get("kernel", f"d2l-{name}" if environment else "python3")
     requires = spec.get("requires", [name])
@@ -115,7 +132,17 @@ def _framework(name: str, spec: Any) -> Framework:
         raise BookError(f"{option_name}: 'label' and 'kernel' must be strings")
     if isinstance(requires, str) or not all(isinstance(m, str) for m in requires):
         raise BookError(f"{option_name}['requires'] must be a list of module names")
-    return Framework(name, label, kernel, tuple(requires), environment)
+    return Framework(name, label, kernel, tuple(requires), environment, requirements)
+
+
+def _book_requirements(option_name: str, raw: Any) -> tuple[str, ...]:
+    files = [raw] if isinstance(raw, str) else raw
+    if not isinstance(files, (list, tuple)) or not all(isinstance(path, str) and path.strip() for path in files):
+        raise BookError(
+            f"{option_name}['requirements'] must be a requirements file or a list of them "
+            f"(relative to conf.py's folder), e.g. ['requirements.txt']"
+        )
+    return tuple(files)
 
 
 def _environment(option_name: str, spec: Any) -> Environment:
@@ -143,7 +170,7 @@ def _environment(option_name: str, spec: Any) -> Environment:
 def _frameworks(raw: Any, parsed: dict) -> dict[str, Framework]:
     if not isinstance(raw, dict) or not raw:
         raise BookError("d2l_frameworks must be a non-empty dict: {'torch': {'label': 'PyTorch'}, ...}")
-    return {name: _framework(name, spec) for name, spec in raw.items()}
+    return {name: _framework(name, spec, parsed["conf_dir"]) for name, spec in raw.items()}
 
 
 def _selected(raw: Any, parsed: dict) -> tuple[str, ...]:
@@ -272,7 +299,8 @@ class BookConfig:
     frameworks: dict[str, Framework] = option(
         {"python": {"label": "Python", "requires": []}},
         _frameworks,
-        "{name: {'label': ..., 'kernel': 'python3', 'requires': [modules]}}, in tab order",
+        "{name: {'label': ..., 'kernel': 'python3', 'requires': [modules], 'requirements': [the book's "
+        "requirements files]}}, in tab order",
     )
     """All configured frameworks, in the order tabs are shown."""
     selected: tuple[str, ...] = option(

@@ -2,7 +2,8 @@
 
 The book's folder is the environment variable D2L_BOOK; the frameworks' environments are shared
 with this repository's book (D2L_ENVIRONMENTS, default: `.venvs` beside the current folder).
-The author writes no conf.py: what config.ini says, with this tool's defaults.
+The author writes no conf.py: what config.ini says, with this tool's defaults, and the book's
+own requirements (requirements.txt, requirements-<tab>.txt) when it has them.
 """
 
 import os
@@ -53,15 +54,18 @@ bibtex_reference_style = "author_year"
 suppress_warnings = ["bibtex.bibfile_data_error"] if not _bibfiles else []
 
 # One framework per config.ini tab, in its order; MXNet, TensorFlow, Paddle and JAX run in
-# environments of their own, made on first use.
+# environments of their own, made on first use. The book's own requirements, in its root:
+# requirements-<tab>.txt for one tab, requirements.txt for every tab; when one exists, the tab
+# runs in an environment made from the framework's requirements and the book's.
 d2l_frameworks = {}
 for _tab in _project.tabs:
     _spec = {"label": LABELS.get(_tab, _tab), "requires": [MODULES.get(_tab, _tab), "matplotlib"]}
     if (_environments / f"{_tab}.txt").is_file():
         _spec["environment"] = str(_environments / f"{_tab}.txt")
+    _spec["requirements"] = [str(BOOK / f"requirements-{_tab}.txt"), str(BOOK / "requirements.txt")]
     d2l_frameworks[FRAMEWORK_NAMES.get(_tab, _tab)] = _spec
-# By default, the frameworks of the build's own environment (a quick first build); FRAMEWORKS=all
-# selects every tab.
+# By default, the frameworks without an environment of their own in this tool (PyTorch: a quick
+# first build); FRAMEWORKS=all selects every tab.
 d2l_selected = [name for name, spec in d2l_frameworks.items() if "environment" not in spec] or list(d2l_frameworks)[:1]
 d2l_d2lbook = str(CONFIG)
 d2l_environments = os.environ.get("D2L_ENVIRONMENTS", str(Path.cwd() / ".venvs"))

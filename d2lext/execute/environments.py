@@ -2,7 +2,10 @@
 
 Frameworks conflict (MXNet needs numpy 1.23, the book numpy 2), so a framework may name a
 requirements file; the build then makes ``<environments>/<framework>`` with ``venv`` and pip,
-installs a Jupyter kernel there, and runs that framework's cells in it. A fingerprint of every
+installs a Jupyter kernel there, and runs that framework's cells in it. A book's own requirements
+(``Environment.book``) are installed with the framework's, in ``<environments>/<framework>-<key>``
+named by their content; a framework that otherwise runs in the build's own environment then gets
+one too, from the versions that environment has of its packages. A fingerprint of every
 environment a kernel runs in (its Python and its installed distributions) is part of the cache
 keys, so upgrading a framework re-runs its chapters and nothing else. Last, what every kernel
 runs with (its environment variables) and whether a framework's kernel can run here at all.
@@ -10,6 +13,7 @@ runs with (its environment variables) and whether a framework's kernel can run h
 
 from __future__ import annotations
 
+import dataclasses as dc
 import hashlib
 import json
 import os
@@ -22,11 +26,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from filelock import FileLock, Timeout
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
 from ..config import Framework
 from ..errors import BookError
 from ..files import write_atomic, write_if_changed
+from ..package.dependencies import pinned_in, requirement_in
 from ..sources.cells import display_path
 
 #: Installed with every environment's requirements: what a kernel and the book's figures need.
@@ -36,14 +42,23 @@ READY = ".d2l-ready"
 
 
 class Environments:
-    """The frameworks' own environments, in one folder beside the book's ``.venv``."""
+    """The frameworks' own environments, in one folder beside the book's ``.venv``.
+
+    A framework's environment is ``<folder>/<framework>``, made from its requirements file. With
+    the book's own requirements (``Environment.book``) it is ``<folder>/<framework>-<key>``, made
+    from the framework's requirements and the book's in one pip call, ``<key>`` naming their
+    content: books with the same requirements share it, books with others have their own.
+    """
 
     def __init__(self, folder: Path, conf_dir: Path, info: Callable[[str], None]):
         self.folder = folder
         self.conf_dir = conf_dir
         self.info = info
+        self._recipes: dict[Framework, Recipe] = {}
 
     def path(self, framework: Framework) -> Path:
+        if framework.environment.book:
+            return self.folder / f"{framework.name}-{self.recipe(framework)[:12]}"
         return self.folder / framework.name
 
     def python(self, framework: Framework) -> str | None:
@@ -54,40 +69,109 @@ class Environments:
     def kernel_dir(self, framework: Framework) -> Path:
         return self.path(framework) / "share" / "jupyter" / "kernels"
 
-    def requirements(self, framework: Framework) -> Path:
-        return self.conf_dir / framework.environment.requirements
+    def requirements(self, framework: Framework) -> Path | None:
+        """The framework's own requirements file (``None``: the build's own environment's versions)."""
+        name = framework.environment.requirements
+        return self.conf_dir / name if name else None
+
+    def book_requirements(self, framework: Framework) -> list[Path]:
+        return [self.conf_dir / name for name in framework.environment.book]
 
     def recipe(self, framework: Framework) -> str:
-        """What the environment is made from: the Python asked for and the requirements' text."""
+        """What the environment is made from, as a hash: the Python asked for, the kernel, and the
+        requirements' text (the framework's, and the book's)."""
+        return self._recipe(framework).key
+
+    def pins(self, framework: Framework) -> dict[str, str]:
+        """``distribution -> version`` pinned by what the environment is made from (the book's pins
+        win), as the package declares the framework's extra when the environment is not made here."""
+        recipe = self._recipe(framework)
+        if recipe.problem:  # a requirements file missing: the extra stays unpinned
+            return {}
+        found = pinned_in(recipe.framework_text)
+        for text in recipe.book_texts:
+            found.update(pinned_in(text))
+        return found
+
+    def _recipe(self, framework: Framework) -> Recipe:
+        if framework not in self._recipes:
+            self._recipes[framework] = self._make_recipe(framework)
+        return self._recipes[framework]
+
+    def _make_recipe(self, framework: Framework) -> Recipe:
+        environment = framework.environment
         requirements = self.requirements(framework)
-        try:
-            text = requirements.read_text(encoding="utf8")
-        except OSError:
-            raise BookError(
-                f"d2l_frameworks[{framework.name!r}]: the requirements file {requirements} does not exist"
-            ) from None
-        content = [framework.environment.python, framework.kernel, text, list(KERNEL_PACKAGES)]
-        return hashlib.sha256(json.dumps(content).encode()).hexdigest()
+        problem = None
+        if requirements is None:
+            text = own_versions(framework)
+        else:
+            try:
+                text = requirements.read_text(encoding="utf8")
+            except OSError:
+                text = ""
+                problem = f"d2l_frameworks[{framework.name!r}]: the requirements file {requirements} does not exist"
+        if not environment.book:  # as before the book's requirements: existing environments stay made
+            content = [environment.python, framework.kernel, text, list(KERNEL_PACKAGES)]
+            return Recipe(hashlib.sha256(json.dumps(content).encode()).hexdigest(), text, (), False, problem)
+        book_texts = []
+        for path in self.book_requirements(framework):
+            try:
+                book_texts.append(path.read_text(encoding="utf8"))
+            except OSError as error:
+                book_texts.append("")
+                problem = problem or f"{display_path(path)}: cannot be read: {error.strerror or error}"
+        pinned = set()
+        for book_text in book_texts:
+            pinned |= set(pinned_in(book_text))
+        kept = _without(text, pinned)  # a distribution the book pins is installed at the book's version
+        content = [environment.python, framework.kernel, kept, book_texts, list(KERNEL_PACKAGES)]
+        key = hashlib.sha256(json.dumps(content).encode()).hexdigest()
+        return Recipe(key, kept, tuple(book_texts), requirements is None or kept != text, problem)
 
     def ensure(self, framework: Framework) -> None:
         """Make (or bring up to date) the framework's environment and its kernel, saying so.
 
         The ready mark is written last, and removed before an update starts: a folder without it
         was left by a set-up that did not finish (Ctrl-C, a failed step) and is made again from
-        scratch, since its ``bin/python`` may have no pip or half of its packages.
+        scratch, since its ``bin/python`` may have no pip or half of its packages. Builds making
+        the same environment at once (two books with the same requirements) take turns.
         """
         target = self.path(framework)
         recipe = self.recipe(framework)
+        problem = self._recipe(framework).problem
+        if problem:
+            raise BookError(problem)
         ready = target / READY
-        if ready.is_file() and ready.read_text(encoding="utf8") == recipe:
+        if _is_ready(ready, recipe):
             return
-        log = target.parent / f"{framework.name}-setup.log"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(target.parent / f"{target.name}.lock", thread_local=False)
+        try:
+            lock.acquire(blocking=False)
+        except Timeout:
+            self.info(f"waiting for another build setting up {display_path(target)} ...")
+            lock.acquire()
+        try:
+            if not _is_ready(ready, recipe):  # the other build may have made it meanwhile
+                self._make(framework, target, recipe)
+        finally:
+            lock.release()
+
+    def _make(self, framework: Framework, target: Path, recipe: str) -> None:
+        ready = target / READY
+        log = target.parent / f"{target.name}-setup.log"
+        book = self.book_requirements(framework)
+        why = (
+            f" with the book's {', '.join(path.name for path in book)}"
+            if book
+            else " (first use, or its requirements changed)"
+        )
         self.info(
-            f"setting up the {framework.label} environment in {display_path(target)} (first use, or its "
-            f"requirements changed); this can take minutes, pip's output goes to {display_path(log)}"
+            f"setting up the {framework.label} environment in {display_path(target)}{why}; this can take "
+            f"minutes, pip's output goes to {display_path(log)}"
         )
         started = time.perf_counter()
-        if ready.is_file():
+        if ready.is_file() and not book:
             ready.unlink()  # an update: if it does not finish, the next build starts afresh
         elif target.exists():
             shutil.rmtree(target)
@@ -95,23 +179,20 @@ class Environments:
         steps = []
         if not python.exists():
             steps.append([framework.environment.python or sys.executable, "-m", "venv", str(target)])
-        requirements = self.requirements(framework)
-        steps.append(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--quiet",
-                # No byte-compiling of every module installed (half of pip's time): a kernel
-                # compiles what it imports, once, when it first imports it.
-                "--no-compile",
-                "-r",
-                str(requirements),
-                *KERNEL_PACKAGES,
-            ]
-        )
+        own = self.requirements(framework)
+        made = self._recipe(framework)
+        if made.written:  # the build's own versions, or the framework's without what the book pins
+            own = target / FRAMEWORK_REQUIREMENTS
+            target.mkdir(parents=True, exist_ok=True)  # venv makes its environment in it all the same
+            note = "# Made by the build: the framework's requirements, without what the book pins.\n"
+            own.write_text(note + made.framework_text, encoding="utf8")
+        files = [own, *book]
+        # No byte-compiling of every module installed (half of pip's time): a kernel compiles
+        # what it imports, once, when it first imports it.
+        install = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet", "--no-compile"]
+        for path in files:
+            install += ["-r", str(path)]
+        steps.append([*install, *KERNEL_PACKAGES])
         steps.append(
             [
                 str(python),
@@ -140,20 +221,100 @@ class Environments:
                     ) from None
                 if done.returncode != 0:
                     output.flush()
-                    missing = _not_found(log.read_text(encoding="utf8", errors="replace"))
-                    if missing:
-                        raise BookError(
-                            f"{_where(requirements, missing)}: cannot make the {framework.label} environment: pip "
-                            f"found no release of {missing} on the package index (see {display_path(log)}); correct "
-                            f"the requirement, or leave {framework.name} out (make html FRAMEWORKS=...)"
-                        )
-                    raise BookError(
-                        f"cannot make the {framework.label} environment: `{shlex.join(step[:4])} ...` failed "
-                        f"(see {display_path(log)}); with access to the package index, run the build again, or leave "
-                        f"{framework.name} out (make html FRAMEWORKS=...)"
-                    )
+                    raise BookError(self._failure(framework, step, files, log))
         write_atomic(ready, recipe)
         self.info(f"{framework.label} environment ready ({time.perf_counter() - started:.0f} s)")
+
+    def _failure(self, framework: Framework, step: list[str], files: list[Path], log: Path) -> str:
+        """The one line saying why a step of making the environment failed."""
+        text = log.read_text(encoding="utf8", errors="replace")
+        leave_out = f"leave {framework.name} out (make html FRAMEWORKS=...)"
+        missing = _not_found(text)
+        if missing:
+            return (
+                f"{_where(files, missing)}: cannot make the {framework.label} environment: pip found no release "
+                f"of {missing} on the package index (see {display_path(log)}); correct the requirement, or "
+                f"{leave_out}"
+            )
+        conflict = _conflict(text)
+        if conflict:
+            return (
+                f"cannot make the {framework.label} environment: pip cannot install {conflict} together (see "
+                f"{display_path(log)}); make the book's requirements agree with the framework's (a version the "
+                f"book pins with == replaces the framework's), or {leave_out}"
+            )
+        return (
+            f"cannot make the {framework.label} environment: `{shlex.join(step[:4])} ...` failed (see "
+            f"{display_path(log)}); with access to the package index, run the build again, or {leave_out}"
+        )
+
+
+@dc.dataclass(frozen=True)
+class Recipe:
+    """What a framework's environment is made from."""
+
+    key: str
+    """The hash of it all: the ready mark's content, and the folder's name with the book's requirements."""
+    framework_text: str
+    """The framework's requirements, without the distributions the book pins."""
+    book_texts: tuple[str, ...]
+    """The book's requirements files' text."""
+    written: bool
+    """Whether ``framework_text`` is installed from a file the build writes (it is not the
+    framework's requirements file as it is)."""
+    problem: str | None = None
+    """Why the environment cannot be made (a requirements file missing), said when it is to be made."""
+
+
+#: In an environment made with the book's requirements: the framework's part of them.
+FRAMEWORK_REQUIREMENTS = "d2l-framework-requirements.txt"
+
+
+def _is_ready(ready: Path, recipe: str) -> bool:
+    try:
+        return ready.read_text(encoding="utf8") == recipe
+    except OSError:
+        return False
+
+
+#: What a framework running in the build's own environment is made from, when it needs its own
+#: (the book has requirements): the distributions of these modules and of its ``requires``, at
+#: the versions the build's own environment has.
+OWN_MODULES = ("numpy", "matplotlib", "matplotlib_inline", "ipykernel")
+
+
+def own_versions(framework: Framework) -> str:
+    """Requirements pinning the framework's packages at the versions the build's own Python has
+    (a local version such as ``+cpu`` left out, as the book's requirements.txt names it)."""
+    from importlib import metadata
+
+    from packaging.utils import canonicalize_name
+
+    lines = [f"# {framework.name}: the versions of the build's own environment"]
+    by_module = None
+    for module in dict.fromkeys([*framework.requires, *OWN_MODULES]):
+        try:
+            names = [metadata.distribution(module).metadata["Name"]]  # most are named as their module
+        except metadata.PackageNotFoundError:
+            by_module = by_module if by_module is not None else metadata.packages_distributions()  # 0.2 s
+            names = by_module.get(module, [])  # none: not installed here
+        for name in names:
+            line = f"{canonicalize_name(name)}=={metadata.version(name).split('+')[0]}"
+            if line not in lines:
+                lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _without(text: str, names: set[str]) -> str:
+    """A requirements text without the lines asking for ``names`` (normalised distribution names)."""
+    from packaging.utils import canonicalize_name
+
+    kept = []
+    for line in text.splitlines(keepends=True):
+        requirement = requirement_in(line)
+        if requirement is None or canonicalize_name(requirement.name) not in names:
+            kept.append(line)
+    return "".join(kept)
 
 
 #: What pip says of a requirement no index has (pip 23-25).
@@ -166,16 +327,27 @@ def _not_found(log: str) -> str | None:
     return found[-1] if found else None
 
 
-def _where(requirements: Path, requirement: str) -> str:
-    """``file:line`` of a requirement in a requirements file (the file alone if not found there)."""
-    try:
-        lines = requirements.read_text(encoding="utf8").splitlines()
-    except OSError:
-        lines = []
-    for number, line in enumerate(lines, 1):
-        if line.split("#")[0].strip().replace(" ", "") == requirement.replace(" ", ""):
-            return f"{display_path(requirements)}:{number}"
-    return display_path(requirements)
+#: What pip says of requirements that no set of versions satisfies together (pip 23-25).
+_CONFLICT = re.compile(r"Cannot install (.+?) because these package versions have conflicting dependencies")
+
+
+def _conflict(log: str) -> str | None:
+    """The requirements pip cannot install together, from its output."""
+    found = _CONFLICT.findall(log)
+    return found[-1] if found else None
+
+
+def _where(files: list[Path], requirement: str) -> str:
+    """``file:line`` of a requirement in the first requirements file having it (the first file if none)."""
+    for requirements in files:
+        try:
+            lines = requirements.read_text(encoding="utf8").splitlines()
+        except OSError:
+            lines = []
+        for number, line in enumerate(lines, 1):
+            if line.split("#")[0].strip().replace(" ", "") == requirement.replace(" ", ""):
+                return f"{display_path(requirements)}:{number}"
+    return display_path(files[0])
 
 
 def kernel_specs(extra_dirs: list[Path]) -> KernelSpecManager:
@@ -285,13 +457,34 @@ def missing_requirement(framework: Framework, specs: KernelSpecManager) -> str |
     missing = found.stdout.split()
     if found.returncode != 0 or missing:
         names = " ".join(missing) or " ".join(framework.requires)
-        where = (
-            f"add it to {framework.environment.requirements}"
-            if framework.environment
-            else f"install it (pip install {names})"
-        )
+        if framework.environment and framework.environment.requirements:
+            where = f"add it to {framework.environment.requirements}"
+        elif framework.requirements:
+            where = where_to_add(framework)
+        else:
+            where = f"install it (pip install {names})"
         return (
             f"framework {framework.name!r} needs {names}, which the kernel {framework.kernel!r} cannot import: "
             f"{where} or leave the framework out (make html FRAMEWORKS=...)"
         )
     return None
+
+
+def where_to_add(framework: Framework, conf_dir: Path | None = None, source: Path | None = None) -> str:
+    """Where a package the framework's environment lacks is added: "add it to a.txt (or b.txt)",
+    the book's requirements files named for it (relative to ``conf_dir``), each shown relative to
+    the book's ``source`` folder when it is in it."""
+    files = []
+    for name in framework.requirements:
+        path = (conf_dir or Path()) / name
+        try:
+            files.append(path.resolve().relative_to(source.resolve()).as_posix() if source else display_path(path))
+        except ValueError:
+            files.append(display_path(path))
+    if not files:
+        return (
+            f"add it to a requirements file of the book, named in conf.py by "
+            f"d2l_frameworks[{framework.name!r}]['requirements'] (e.g. 'requirements.txt')"
+        )
+    others = f" (or {', '.join(files[1:])})" if files[1:] else ""
+    return f"add it to {files[0]}{others}"

@@ -1,4 +1,5 @@
-"""Checks on the saved package: what a reader of ``d2l/<framework>.py`` would trip over."""
+"""Checks on the saved package: what a reader of ``d2l/<framework>.py`` would trip over, and the
+saved imports that a selected framework's environment cannot import (every chapter would)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import ast
 import builtins
 import dataclasses as dc
 import symtable
+from collections.abc import Callable
 
-from ..config import BookConfig
+from ..config import BookConfig, Framework
 from ..sources.book import Book
 from ..sources.saved import DEFINITIONS, SavedBlock
 
@@ -117,6 +119,60 @@ def package_report(config: BookConfig, blocks: list[SavedBlock]) -> list[Problem
             text = f"`{name}` is saved for {', '.join(sorted(frameworks))} but not for {', '.join(absent)}"
             problems.append(Problem(origin[name], text))
     return problems
+
+
+@dc.dataclass(frozen=True)
+class MissingImport:
+    """A saved import whose module a framework's environment cannot find."""
+
+    block: SavedBlock
+    line: int
+    """The import's line in the text the build read (the block's first line is ``block.line``)."""
+    framework: Framework
+    statement: str
+    advice: str
+    """Where to add the package: "add it to requirements.txt"."""
+
+    @property
+    def text(self) -> str:
+        return (
+            f"[{self.framework.name}] the saved import `{self.statement}` needs a package the "
+            f"{self.framework.label} environment lacks: {self.advice}"
+        )
+
+
+def missing_imports(
+    config: BookConfig,
+    blocks: list[SavedBlock],
+    missing: dict[str, list[str]],
+    advice: Callable[[Framework], str],
+) -> list[MissingImport]:
+    """For each selected framework, the first saved import of each module its environment cannot
+    find (``missing``: framework -> modules), in the book's order: every chapter importing the
+    package would fail on it."""
+    found = []
+    for framework in config.selected_frameworks:
+        lacking = set(missing.get(framework.name, ()))
+        for block in blocks:
+            if not lacking:
+                break
+            if block.frameworks is not None and framework.name not in block.frameworks:
+                continue
+            for node in ast.parse(block.code).body:
+                if isinstance(node, ast.Import):
+                    names = [alias.name.split(".")[0] for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module.split(".")[0]]
+                else:
+                    continue
+                if lacking.isdisjoint(names):
+                    continue
+                lacking -= set(names)
+                statement = " ".join((ast.get_source_segment(block.code, node) or "").split())
+                found.append(
+                    MissingImport(block, block.line + node.lineno - 1, framework, statement, advice(framework))
+                )
+    return found
 
 
 def numbering_differences(book: Book, site_numbers: dict[str, list[tuple[int, ...]]]) -> list[tuple[str, str]]:

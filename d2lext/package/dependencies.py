@@ -3,12 +3,15 @@
 ``pip install d2l-2.0.0.tar.gz`` installs what every framework's module imports (unpinned, so any
 framework's extra can pin it); ``pip install "d2l-2.0.0.tar.gz[torch]"`` adds what ``d2l.torch``
 imports, at the versions the book was built with (read from the environment that framework runs
-in, or from the pins of its requirements file when that environment has not been made here).
+in, or from the pins of its requirements when that environment has not been made here). A module
+only some frameworks import (``torch``, ``torchvision``) is in their extras alone. The same look-up
+says which saved imports a framework's environment cannot import (``Dependencies.missing``).
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses as dc
 import json
 import re
 import subprocess
@@ -19,12 +22,16 @@ from pathlib import Path
 from ..config import BookConfig, Framework
 from ..files import write_if_changed
 
-#: Run in a framework's Python: the distribution and version providing each module named.
+#: Run in a framework's Python: the distribution and version providing each module named, and
+#: the modules it cannot find.
 _QUERY = (
-    "import importlib.metadata as m, json, sys\n"
-    "found = m.packages_distributions()\n"
-    "print(json.dumps({name: [(d, m.version(d)) for d in found.get(name, [])] for name in sys.argv[1:]}))"
+    "import importlib.metadata as m, importlib.util as u, json, sys\n"
+    "found, names = m.packages_distributions(), sys.argv[1:]\n"
+    "print(json.dumps({'distributions': {name: [(d, m.version(d)) for d in found.get(name, [])] for name in names},"
+    " 'missing': [name for name in names if u.find_spec(name) is None]}))"
 )
+#: The version of the answers kept in the store (``_QUERY``'s output).
+_STORE_VERSION = "2"
 #: A comment in a requirements file: from a ``#`` at the start of a line or after a space.
 _COMMENT = re.compile(r"(^|\s)#.*")
 
@@ -52,28 +59,29 @@ def imported(module_text: str, package: str) -> list[str]:
     return [name for name in dict.fromkeys(names) if name not in sys.stdlib_module_names and name != package]
 
 
-def distributions(python: str, modules: list[str]) -> dict[str, list[tuple[str, str]]]:
-    """``module -> [(distribution, version)]`` as the given Python has them installed."""
+def distributions(python: str, modules: list[str]) -> dict:
+    """``{"distributions": {module: [(distribution, version)]}, "missing": [module]}`` as the
+    given Python has them installed (empty when it cannot be asked)."""
     done = subprocess.run([python, "-c", _QUERY, *modules], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return {}
-    return {name: [tuple(pair) for pair in pairs] for name, pairs in json.loads(done.stdout).items()}
+    return json.loads(done.stdout)
 
 
 def pins(requirements: Path) -> dict[str, str]:
     """``distribution -> version`` of a requirements file's pinned (``name==version``) requirements;
     pip's options (``-r``, ``--index-url`` ...) and what is not a requirement are passed over."""
-    from packaging.requirements import InvalidRequirement, Requirement  # here: 10 ms a build spared
-    from packaging.utils import canonicalize_name
+    return pinned_in(requirements.read_text(encoding="utf8"))
+
+
+def pinned_in(text: str) -> dict[str, str]:
+    """``distribution -> version`` of the pinned requirements of a requirements file's text."""
+    from packaging.utils import canonicalize_name  # here: 10 ms a build spared
 
     found = {}
-    for line in requirements.read_text(encoding="utf8").splitlines():
-        line = _COMMENT.sub("", line).strip()
-        if not line or line.startswith("-"):
-            continue
-        try:
-            requirement = Requirement(line)
-        except InvalidRequirement:
+    for line in text.splitlines():
+        requirement = requirement_in(line)
+        if requirement is None:
             continue
         pinned = [spec.version for spec in requirement.specifier if spec.operator == "=="]
         if pinned:
@@ -81,59 +89,88 @@ def pins(requirements: Path) -> dict[str, str]:
     return found
 
 
+def requirement_in(line: str):
+    """The requirement on a line of a requirements file (a ``packaging`` ``Requirement``), or
+    ``None`` for a comment, one of pip's options or what is not a requirement."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    line = _COMMENT.sub("", line).strip()
+    if not line or line.startswith("-"):
+        return None
+    try:
+        return Requirement(line)
+    except InvalidRequirement:
+        return None
+
+
 def declare(
     modules: dict[str, list[str]],
     installed: Callable[[str, list[str]], dict[str, list[tuple[str, str]]]],
     pinned: Callable[[str], dict[str, str]],
-    shared: set[str] | None = None,
 ) -> tuple[list[str], dict[str, list[str]]]:
     """``(common, extras)`` for ``modules`` (framework -> modules its module imports).
 
     ``installed(framework, modules)`` says which distributions provide them where the framework
-    runs (empty when unknown there); ``pinned(framework)`` gives its requirements file's pins.
-    The common dependencies are what every framework of ``shared`` (those running in the book's
-    own environment, which can be installed together; all when none) needs, unpinned.
+    runs (empty when unknown there); ``pinned(framework)`` gives the pins of its requirements.
+    The common dependencies are the distributions of the modules every framework's module
+    imports, unpinned; each extra pins what its framework's module imports.
     """
     from packaging.utils import canonicalize_name
 
     extras: dict[str, list[str]] = {}
-    needed: dict[str, set[str]] = {}
+    provider: dict[str, str] = {}  # module -> its distribution, where some framework has it installed
     for framework, names in modules.items():
         found = installed(framework, names)
         pins_here = pinned(framework)
         if not found and pins_here:  # its environment is not made here: what its requirements pin
             kept = {name: version for name, version in pins_here.items() if name not in KERNEL_ONLY}
             extras[framework] = sorted((f"{name}=={version}" for name, version in kept.items()), key=str.lower)
-            needed[framework] = set(kept)
             continue
         requirements = []
         for name in names:
             provided = found.get(name) or [(name, "")]
             for distribution, version in provided:
                 distribution = canonicalize_name(distribution)
+                if found.get(name):
+                    provider.setdefault(name, distribution)
                 version = (version or pins_here.get(distribution, "")).split("+")[0]  # no +cpu
                 requirements.append(f"{distribution}=={version}" if version else distribution)
-                needed.setdefault(framework, set()).add(distribution)
         extras[framework] = sorted(dict.fromkeys(requirements), key=str.lower)
-    together = [needed[name] for name in needed if not shared or name in shared]
-    common = set.intersection(*together) if together else set()
+    everywhere = set.intersection(*(set(names) for names in modules.values())) if modules else set()
+    common = {provider.get(name) or canonicalize_name(name) for name in everywhere}
     return sorted(common), extras
+
+
+@dc.dataclass(frozen=True)
+class Dependencies:
+    """What the package needs, and what the frameworks' environments lack."""
+
+    common: list[str]
+    extras: dict[str, list[str]]
+    missing: dict[str, list[str]]
+    """Framework -> the modules its module imports that its Python cannot find (frameworks whose
+    Python is known here)."""
+
+    @property
+    def declared(self) -> tuple[list[str], dict[str, list[str]]]:
+        """``(common, extras)``, as the package declares them."""
+        return self.common, self.extras
 
 
 def package_dependencies(
     config: BookConfig,
     code: dict[str, str],
     python_of: Callable[[Framework], str | None],
-    requirements_of: Callable[[Framework], Path | None],
+    pinned_of: Callable[[Framework], dict[str, str]],
     fingerprint: Callable[[str], str],
     store: Path,
-) -> tuple[list[str], dict[str, list[str]]]:
-    """``(common, extras)`` of the package whose modules are ``code`` (framework -> module code).
+) -> Dependencies:
+    """What the package whose modules are ``code`` (framework -> module code) needs.
 
     Each framework's imports are looked up in the Python it runs in (``python_of``), once per
     state of that environment (``fingerprint``): the answers are kept in ``store`` (JSON). A
-    framework whose environment the build makes pins what its requirements file pins
-    (``requirements_of``) when that environment has not been made here.
+    framework whose environment the build makes pins what its requirements pin (``pinned_of``)
+    when that environment has not been made here.
     """
     modules = {name: imported(text, config.package_name) for name, text in code.items()}
     try:
@@ -141,24 +178,30 @@ def package_dependencies(
         assert isinstance(cached, dict)
     except Exception:  # missing or damaged: ask the environments again
         cached = {}
+    answers: dict[str, dict] = {}
+
+    def ask(name: str, names: list[str]) -> dict:
+        if name not in answers:
+            python = python_of(config.frameworks[name])
+            answers[name] = {}
+            if python is not None:
+                key = f"{_STORE_VERSION} {python} {fingerprint(python)} {' '.join(names)}"
+                if key not in cached:
+                    cached[key] = distributions(python, names)
+                answers[name] = cached[key]
+        return answers[name]
 
     def installed(name: str, names: list[str]) -> dict:
-        python = python_of(config.frameworks[name])
-        if python is None:
-            return {}
-        key = f"{python} {fingerprint(python)} {' '.join(names)}"
-        if key not in cached:
-            cached[key] = distributions(python, names)
-        return {module: [tuple(pair) for pair in pairs] for module, pairs in cached[key].items()}
+        found = ask(name, names).get("distributions", {})
+        return {module: [tuple(pair) for pair in pairs] for module, pairs in found.items()}
 
     def pinned(name: str) -> dict[str, str]:
-        requirements = requirements_of(config.frameworks[name])
-        return pins(requirements) if requirements is not None else {}
+        return pinned_of(config.frameworks[name])
 
-    shared = {name for name, framework in config.frameworks.items() if framework.environment is None}
     try:
-        found = declare(modules, installed, pinned, shared)
+        common, extras = declare(modules, installed, pinned)
     except OSError:  # a requirements file went missing: its framework's extra stays unpinned
-        found = declare(modules, installed, lambda name: {}, shared)
+        common, extras = declare(modules, installed, lambda name: {})
+    missing = {name: ask(name, names).get("missing", []) for name, names in modules.items()}
     write_if_changed(store, json.dumps(cached, indent=1, sort_keys=True))
-    return found
+    return Dependencies(common, extras, {name: found for name, found in missing.items() if found})
