@@ -94,6 +94,13 @@ def test_paths_are_named_longest_first_and_as_whole_folders(tmp_path):
     assert paths(paths(coloured)) == paths(coloured)
 
 
+def test_the_temporary_file_of_a_cell_is_named_as_the_cell():
+    warning = "/tmp/ipykernel_8123/3512775468.py:2: FutureWarning: the default will change\n"
+    assert Paths([])(warning) == "<cell>:2: FutureWarning: the default will change\n"
+    assert Paths([])("/var/tmp/x/ipykernel_12/1.py") == "<cell>"
+    assert Paths([])("/tmp/ipykernel_12/helper.py") == "/tmp/ipykernel_12/helper.py"  # not a cell
+
+
 def test_a_virtual_environment_and_the_python_it_was_made_from(tmp_path):
     base = tmp_path / "python"
     (base / "lib" / "python3.11").mkdir(parents=True)

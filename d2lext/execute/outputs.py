@@ -178,12 +178,20 @@ class Paths:
         self._pattern = re.compile(rf"(?<![\w./~-])({alternatives})(?![\w.~-])") if ordered else None
 
     def __call__(self, text: str) -> str:
-        if self._pattern is None or "/" not in text:
+        if "/" not in text:
             return text
         pieces = _SGR_SPLIT.split(text)  # colour codes at the odd indices
         for index in range(0, len(pieces), 2):
-            pieces[index] = self._pattern.sub(lambda match: self.names[match.group(1)], pieces[index])
+            piece = _CELL_FILE.sub("<cell>", pieces[index])
+            if self._pattern is not None:
+                piece = self._pattern.sub(lambda match: self.names[match.group(1)], piece)
+            pieces[index] = piece
         return "".join(pieces)
+
+
+#: The file ipykernel compiles a cell as (a temporary folder and numbers that change with every
+#: run), as a warning raised by a cell names it: ``/tmp/ipykernel_8123/3512.py:2: FutureWarning``.
+_CELL_FILE = re.compile(r"(?<![\w.~-])(?:/[\w.~-]+)*/ipykernel_\d+/\d+\.py(?![\w.~-])")
 
 
 def _variants(folder: Path | str) -> list[str]:
