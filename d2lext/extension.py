@@ -103,6 +103,7 @@ def plan(app: Sphinx, env: BuildEnvironment, added, changed, removed) -> list[st
         failed.discard(docname)
     with build.stage():
         if build.config.only:
+            build.log.info("")  # Sphinx's "updating environment: " waits for the end of its line
             if app.builder.format != "html":
                 raise BookError(
                     f"ONLY (d2l_only) builds HTML pages; the {app.builder.name} builder builds the whole book"
@@ -113,7 +114,6 @@ def plan(app: Sphinx, env: BuildEnvironment, added, changed, removed) -> list[st
         remove_pages(app, removed)
         outdated = build.outdated(env.dependencies, env.found_docs, shown, failed)
         if selection is not None:
-            build.log.info("")  # Sphinx's "updating environment: " waits for the end of its line
             build.log.info(selection.summary(len(build.uncached_others)))
             build.log.info(unbuilt_pages(app, selection))
         return sorted(outdated - set(added) - set(changed))

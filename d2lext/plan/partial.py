@@ -76,13 +76,15 @@ def resolve(names: Iterable[str], documents: Iterable[str]) -> list[str]:
         lines = []
         for name, stem in unknown:
             close = close_names(stem, documents, folders)
-            hint = f"did you mean {' or '.join(close)}?" if close else "no document or folder has a close name"
+            hint = f"did you mean {close[0]}?" if close else "no document or folder has a close name"
+            if len(close) > 1:
+                hint += f" (also close: {', '.join(close[1:])})"
             lines.append(f"  {name!r}: {hint}")
         what = "a name that is not" if len(unknown) == 1 else f"{len(unknown)} names that are not"
         raise BookError(
             f"ONLY (d2l_only) gives {what} a document or a folder of the book's documents:\n"
             + "\n".join(lines)
-            + "\n(a name is a document, as in a toctree: chapter_optimization/gd; or a folder: chapter_optimization)"
+            + "\n(a name is a document as a toctree names it, with or without its suffix, or a folder of documents)"
         )
     return list(dict.fromkeys(found))
 
@@ -109,11 +111,14 @@ class Selection:
     def summary(self, uncached_runs: int) -> str:
         """One line for the console: what is built, and what is not."""
         shown = ", ".join(self.named[:4]) + (f" and {len(self.named) - 4} more" if len(self.named) > 4 else "")
+        one = len(self.named) == 1
         extra = []
         if self.depended:
-            extra.append(f"{_count(len(self.depended), 'chapter')} they depend on (d2l.depends)")
+            depend = "it depends" if one else "they depend"
+            extra.append(f"the {_count(len(self.depended), 'chapter')} {depend} on (d2l.depends)")
         if self.indexing:
-            extra.append(f"{_count(len(self.indexing), 'page')} that index them")
+            index = "indexes" if len(self.indexing) == 1 else "index"
+            extra.append(f"the {_count(len(self.indexing), 'page')} that {index} {'it' if one else 'them'}")
         with_ = f", with {' and '.join(extra)}," if extra else ""
         others = self.documents - len(self.built)
         uncached = f" ({_count(uncached_runs, 'run')} of theirs not cached)" if uncached_runs else ""
