@@ -221,10 +221,11 @@ def finish(app: Sphinx, exception: Exception | None) -> None:
 
 
 def release(app: Sphinx, exception: Exception | None) -> None:
-    """Last of all: the next build of this directory may start."""
+    """Last of all: after an HTML build that finished, what its pages show (the navigation, the
+    pages a partial build left unwritten) is remembered; the next build of this directory may start."""
     build, site = book_build(app.env), site_state(app.env)
     if build is not None:
-        if exception is None and build.plan is not None:
+        if exception is None and build.plan is not None and app.builder.format == "html":
             site.finished(build.plan.book, build.selection.built if build.selection else None)
         build.release()
 
