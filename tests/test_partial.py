@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BOOKS, REPO, build, copy_book
+from conftest import BOOKS, REPO, build, copy_book, write_book
 from myst_parser.config.main import MdParserConfig
 
 from d2lext.config import BookConfig, Framework
@@ -244,6 +244,21 @@ def test_pages_a_partial_build_leaves_are_made_right_by_the_next_full_build(tmp_
     assert "Chapter A, renamed" in full.page("part/index").select_one("section").get_text()
     again = build(root)
     assert again.returncode == 0 and "no targets are out of date" in again.output
+
+
+WRITER = "# Writer\n\n```{code-cell} ipython3\nopen('shared.txt', 'w').write('WORD')\n```\n"
+READER = "# Reader\n\n```{code-cell} ipython3\nprint('read', open('shared.txt').read())\n```\n"
+
+
+def test_a_chapter_named_is_built_with_the_chapters_it_depends_on(tmp_path):
+    root = write_book(tmp_path, READER, lib=WRITER, conf_extra='d2l_selected = ["numpy"]')
+    edit(root / "chapter.md", "---\n\n", "d2l:\n  depends: [lib]\n---\n\n")
+    result = build(root, "-D", "d2l_only=chapter")
+    assert result.returncode == 0, result.output
+    assert report(root) == {"lib [numpy]": "executed", "chapter [numpy]": "executed"}
+    assert "with the 1 chapter it depends on (d2l.depends) and the 1 page that indexes it" in result.output
+    assert pages(root) == {"index", "lib", "chapter", "genindex", "search"}
+    assert outputs(result, "chapter") == ["read WORD"]
 
 
 def test_make_html_passes_only_through_for_a_d2lbook_project(tmp_path):
