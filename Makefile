@@ -10,6 +10,11 @@
 #   make html SPHINXOPTS="-W"           extra sphinx-build options
 #   make html BOOK=path/to/d2l-book     build a d2l-book project (config.ini, index.md, chapters) into
 #                                       path/to/d2l-book/_build/html, with no conf.py to write
+#   make html ONLY="chapter_optimization/gd chapter_optimization/sgd"
+#                                       a partial build: execute and write only these documents (or
+#                                       folders of documents) and the pages that index them; the
+#                                       whole book is still read for the package, section numbers
+#                                       and references (with BOOK= too)
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -20,9 +25,10 @@ FRAMEWORKS ?=
 JOBS ?=
 KEEP_GOING ?=
 RETRY ?=
+ONLY ?=
 SPHINXOPTS ?=
 
-SPHINX_ARGS := -c . $(if $(FRAMEWORKS),-D d2l_selected="$(FRAMEWORKS)") $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(if $(KEEP_GOING),-D d2l_keep_going=$(KEEP_GOING)) $(if $(RETRY),-D d2l_retry_failed=$(RETRY)) $(SPHINXOPTS)
+SPHINX_ARGS := -c . $(if $(FRAMEWORKS),-D d2l_selected="$(FRAMEWORKS)") $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(if $(KEEP_GOING),-D d2l_keep_going=$(KEEP_GOING)) $(if $(RETRY),-D d2l_retry_failed=$(RETRY)) $(if $(ONLY),-D d2l_only="$(ONLY)") $(SPHINXOPTS)
 
 .PHONY: html lib test test-quick lint clean setup bench browser
 

@@ -10,8 +10,9 @@ Books:
   TensorFlow, Paddle, NumPy, JAX), the frameworks with environments of their own running in the
   repository's `.venvs` (made by the first build that needs them).
 
-Scenarios (ours): cold build; no-op rebuild; prose edit; one-framework code edit; for the large
-book also the cold build with one worker (the serial reference for the parallel speed-up).
+Scenarios (ours): cold build; no-op rebuild; prose edit; one-framework code edit; a cold partial
+build of one section (`ONLY=`); for the large book also the cold build with one worker (the
+serial reference for the parallel speed-up).
 Baselines: (a) bare code: each framework's cells of the whole book as one plain `python` script
 (Agg backend, figures saved as SVG), the frameworks' scripts run side by side; (b) plain Sphinx +
 MyST-NB with execution off, same pages: cold and no-op.
@@ -71,6 +72,7 @@ def seed_book(root: Path) -> dict:
         "src": "source",
         "prose": (root / "source/chapter_optimization/optimization-intro.md", "本节将讨论优化与深度学习之间的关系"),
         "code": (root / "source/chapter_optimization/optimization-intro.md", "x = torch.arange(-2.0, 5.0, 0.01)"),
+        "only": "chapter_optimization/optimization-intro",
         "plain_conf": PLAIN_CONF.format(
             project="plain",
             bibtex=', "sphinxcontrib.bibtex"',
@@ -113,6 +115,7 @@ def large_book(root: Path) -> dict:
         "src": "source",
         "prose": (src / "section_07.md", "Prose of section 7."),
         "code": (src / "section_07.md", "x = torch.arange(10) * 7"),
+        "only": "section_07",
         "plain_conf": PLAIN_CONF.format(project="plain", bibtex="", site="", extra=""),
         "serial": True,
     }
@@ -258,6 +261,14 @@ def measure(book: dict, repetitions: int, work: Path) -> dict:
         note("torch code edit", seconds)
         checks.setdefault("torch code edit runs executed", []).append(report(book)["executed"])
 
+        if book.get("only"):  # one section, cold: no cache, no earlier build
+            shutil.rmtree(root / "_build")
+            note(
+                "cold partial build of one section (ONLY=)",
+                sphinx(book, "_build", root, "-D", f"d2l_only={book['only']}")[0],
+            )
+            checks.setdefault("cold partial build runs executed", []).append(report(book)["executed"])
+
         note("plain Sphinx cold", sphinx(book, "_plain", plain_conf)[0])
         note("plain Sphinx no-op", sphinx(book, "_plain", plain_conf)[0])
 
@@ -284,6 +295,14 @@ def ratios(m: dict) -> list[tuple[str, float, str, bool]]:
     ]
     execution = med["cold: execution wall, after warm-up"] / med["cold: sum of the runs' own times"]
     rows.append(("execution wall / sum of the runs' own times", execution, "<= 0.6"))
+    if "cold partial build of one section (ONLY=)" in med:
+        rows.append(
+            (
+                "cold partial build of one section (ONLY=) / cold",
+                med["cold partial build of one section (ONLY=)"] / med["cold"],
+                "(info)",
+            )
+        )
     if "cold, one worker (serial)" in med:
         serial = med["cold"] / med["cold, one worker (serial)"]
         rows.append(("whole cold build, 2 workers / one worker", serial, "(info)"))

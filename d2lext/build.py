@@ -5,6 +5,7 @@ The Sphinx layer creates one ``BookBuild`` per build and calls, in order:
     start()         wait for another build of the same directory; on a cold build, start
                     kernels while Sphinx is still loading
     make_plan()     read the book, write the package, key every run
+    select()        a partial build (ONLY=): the documents it executes and writes
     outdated()      documents to read again because their runs are not cached
     execute()       load cached runs, execute the missing ones, merge each chapter's runs
     merged_notebook(), result()   what the parser and the notebook downloads use
@@ -48,7 +49,17 @@ from .lock import BuildLock
 from .package.check import missing_imports, package_report
 from .package.dependencies import Dependencies, package_dependencies
 from .package.write import archive_path, write_archive, write_package
-from .plan import Plan, documents_to_read, due_runs, in_order, package_code, run_keys, upstream_runs
+from .plan import (
+    Plan,
+    Selection,
+    documents_to_read,
+    due_runs,
+    in_order,
+    package_code,
+    run_keys,
+    select,
+    upstream_runs,
+)
 from .plan.cache import Cache
 from .report import Progress
 from .sources.book import MemoFile, read_book
@@ -116,6 +127,13 @@ class BookBuild:
         """Each read chapter's merged notebook, by source path."""
         self.failed_pages: set[str] = set()
         """Chapters read in this build whose pages show a failed run (KEEP_GOING)."""
+        self.selection: Selection | None = None
+        """A partial build's selection (ONLY=); ``None`` when the whole book is built."""
+        self.uncached_others: list[str] = []
+        """In a partial build, the runs of the documents it does not build that are not cached."""
+        self.unshown: dict[str, set[str]] = {}
+        """Documents read without being built (partial build): the frameworks whose runs are not
+        cached, so their pages were read without those outputs."""
         self._engine: Engine | None = None
         self._lock = BuildLock(root / ".d2l.lock")
         self._progress: Progress | None = None
@@ -159,15 +177,16 @@ class BookBuild:
         except OSError as error:  # the build folder cannot be made or written
             raise BookError(_os_error(error, self.root)) from None
 
-    def start(self) -> None:
+    def start(self, warm: bool = True) -> None:
         """Take the build directory (waiting for another build of it), make the selected frameworks'
-        own environments if they are missing, then warm kernels up."""
+        own environments if they are missing, then warm kernels up (unless ``warm`` is false)."""
         self.take()
         with self.stage():
             for framework in self.config.selected_frameworks:
                 if framework.environment is not None:
                     self.environments.ensure(framework)
-        self.warm()
+        if warm:
+            self.warm()
 
     def environments_pattern(self) -> str | None:
         """The frameworks' environments folder as an exclude pattern of the sources, when it is
@@ -203,7 +222,9 @@ class BookBuild:
         progress = self._progress or Progress(0, lambda message: None)
         keys = self.plan.keys if self.plan else {}
         try:
-            progress.summary(self.report_path, keys, status=status, error=error, quiet=True)
+            progress.summary(
+                self.report_path, keys, status=status, error=error, quiet=True, partial=self.partial_report()
+            )
         except OSError:  # the build folder itself cannot be written: the error says so already
             pass
 
@@ -275,6 +296,17 @@ class BookBuild:
         self.plan = Plan(config, book, keys, places, self.package_root, rewritten, archive)
         return self.plan
 
+    def select(self, documents: Iterable[str]) -> Selection | None:
+        """A partial build's selection (``config.only``, ``plan/partial.py``), checked against the
+        documents found; ``None`` when the whole book is built. Call after ``make_plan``."""
+        if self.config.only:
+            self.selection = select(self.config.only, documents, self.plan.book)
+        return self.selection
+
+    def partial_report(self) -> dict | None:
+        """What the report says of a partial build; ``None`` for a full build."""
+        return self.selection.report(self.uncached_others) if self.selection else None
+
     def environment_fingerprints(self) -> Fingerprints:
         """The environments' fingerprints, read from the cache folder once per build."""
         if self._fingerprints is None:
@@ -324,15 +356,27 @@ class BookBuild:
         def cached(docname: str, framework: str, key: str) -> bool:
             return self.cache.has(docname, framework, key, failures=not retry)
 
-        stale = documents_to_read(self.plan, cached, dependencies, found, shown)
+        built = self.selection.built if self.selection else None
+        stale = documents_to_read(self.plan, cached, dependencies, found, shown, built)
         if not self.config.keep_going or retry:
-            stale |= set(failed) & set(found)
+            stale |= set(failed) & set(found) & (built if built is not None else set(found))
+        if built is not None:
+            self.uncached_others = [
+                f"{docname} [{framework}]"
+                for (docname, framework), key in self.plan.keys.items()
+                if docname not in built and not cached(docname, framework, key)
+            ]
         return stale
 
     def page_keys(self, docname: str) -> dict[str, str]:
-        """The keys of the runs a chapter's page is made from in this build, by framework."""
+        """The keys of the runs a chapter's page is made from in this build, by framework (a page
+        read without some outputs, in a partial build, is made from fewer: the next build that
+        builds it reads it again)."""
         keys = self.plan.keys if self.plan else {}
-        return {framework: key for (name, framework), key in keys.items() if name == docname}
+        unshown = self.unshown.get(docname, set())
+        return {
+            framework: key for (name, framework), key in keys.items() if name == docname and framework not in unshown
+        }
 
     # ------------------------------------------------------------------ executing
 
@@ -342,10 +386,15 @@ class BookBuild:
 
         A run that executes after a chapter it depends on first has that chapter's run executed
         again in this build, even when it is cached: the cache holds outputs, not the files the
-        run wrote, and those may be gone or stale."""
+        run wrote, and those may be gone or stale.
+
+        In a partial build, the documents read that it does not build (``select``) execute
+        nothing: their pages are read with the runs the cache has, for their titles, numbers and
+        labels, and are not written."""
         plan, config = self.plan, self.config
         docnames = list(docnames)
-        due = due_runs(plan, docnames)
+        built = self.selection.built if self.selection else None
+        due = due_runs(plan, [docname for docname in docnames if built is None or docname in built])
         results: list[Result] = []
         missing: list[Run] = []
         for run in due:
@@ -396,7 +445,14 @@ class BookBuild:
                 raise
             waited = engine.warm_up_wait
         error, warnings = failure_outcome(results, config.keep_going)
-        progress.summary(self.report_path, plan.keys, waited, status="failed" if error else "finished", error=error)
+        progress.summary(
+            self.report_path,
+            plan.keys,
+            waited,
+            status="failed" if error else "finished",
+            error=error,
+            partial=self.partial_report(),
+        )
         if unstored:
             raise unstored[0]
         if missing or self._documents_changed:  # the cache grew, or documents are gone
@@ -407,18 +463,32 @@ class BookBuild:
         for warning in warnings:
             self.log.warning(warning, subtype="execution")
 
+        results += self.only_read(plan, [docname for docname in docnames if built is not None and docname not in built])
         self.failed_pages = {result.run.chapter.docname for result in results if result.failure}
         by_chapter: dict[str, dict[str, Result]] = {docname: {} for docname in docnames if docname in plan.chapters}
         for result in results:
             if result.run.chapter.docname not in by_chapter:
                 continue  # a writer run again for its readers; its own page is not being read
             by_chapter[result.run.chapter.docname][result.run.framework.name] = result
-            if not result.failure:
+            if not result.failure and result.run.framework.name not in self.unshown.get(result.run.chapter.docname, ()):
                 self.results[result.run.chapter.docname, result.run.framework.name] = result
         chapters = plan.chapters
         for docname, runs in by_chapter.items():
             chapter = chapters[docname]
             self.merged[str(chapter.path)] = merge(chapter, config, runs)
+
+    def only_read(self, plan: Plan, docnames: list[str]) -> list[Result]:
+        """The runs of documents a partial build reads but does not build: from the cache, or,
+        when it does not have them, no outputs (``unshown``). Nothing executes."""
+        results = []
+        for run in due_runs(plan, docnames):
+            key = plan.keys[run.chapter.docname, run.framework.name]
+            cached = self.readable(self.cache.load(run, key, failures=not self.config.retry_failed))
+            if cached is None:
+                self.unshown.setdefault(run.chapter.docname, set()).add(run.framework.name)
+                cached = Result(run)  # the cells, without outputs
+            results.append(cached)
+        return results
 
     def prune(self) -> None:
         """Bound the cache: entries of removed documents go, then the least recently used, never

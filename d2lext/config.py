@@ -286,6 +286,12 @@ def _format(raw: Any, parsed: dict) -> str:
     return raw
 
 
+def _only(raw: Any, parsed: dict) -> tuple[str, ...]:
+    """``"chapter_optimization/gd chapter_optimization/sgd"`` (or a list) -> the names, in order;
+    checked against the book's documents once they are found (``plan/partial.py``)."""
+    return tuple(dict.fromkeys(split_names(raw)))
+
+
 def _flag(raw: Any, parsed: dict) -> bool:
     if isinstance(raw, str):
         return raw.strip().lower() not in ("", "0", "false", "no")
@@ -339,6 +345,16 @@ class BookConfig:
     keep_going: bool = option(
         False, _flag, "build the site even when cells fail (failures shown in the pages)", rebuild="", default=False
     )
+    only: tuple[str, ...] = option(
+        None,
+        _only,
+        "a partial build: only these documents (or folders of documents) are executed and written, "
+        "with the pages that index them; the whole book is still read for the package, section "
+        "numbers and references (ONLY=; default: every document)",
+        rebuild="",
+        default=(),
+    )
+    """The documents a partial build executes and writes, as named (``ONLY=``); empty: all."""
     retry_failed: bool = option(
         False,
         _flag,

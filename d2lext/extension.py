@@ -5,6 +5,9 @@ env-get-outdated      plan: read the book, write the package, key every run; cha
 env-before-read-docs  execute the missing runs, merge each chapter's runs into one notebook
 parse (BookParser)    hand MyST-NB the chapter's merged notebook
 transforms            framework tabs (tabs.py), figure text (figures.py), equation numbers (equations.py)
+env-get-updated       pages to write although they were not read: the navigation changed, or
+                      a partial build left them unwritten
+builder.write         a partial build (ONLY=) writes only the pages it builds (restrict_writing)
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from .errors import BookError
 from .files import write_if_changed
 from .messages import WARNING_TYPE, SphinxLog, logger, setup_messages, stop_on_book_errors
 from .package.check import numbering_differences
+from .plan import resolve
 from .render.api import setup_api
 from .render.equations import setup_equations
 from .render.figures import setup_figures
@@ -50,8 +54,17 @@ def start_build(app: Sphinx) -> BookBuild | None:
     conf = app.config
     site = Site(conf.project, conf.release, conf.html_baseurl, conf.html_file_suffix or ".html")
     build = BookBuild(config, Path(app.doctreedir).parent, Path(app.srcdir), site, SphinxLog(), Path(app.confdir))
-    stop_on_book_errors(build.start)()  # waits for another build; makes missing environments
+    # A partial build naming what the sources do not have stops at planning, with the close names:
+    # no kernel is started for it.
+    warm = all(_on_disk(Path(app.srcdir), name) for name in config.only)
+    stop_on_book_errors(build.start)(warm=warm)  # waits for another build; makes missing environments
     return build
+
+
+def _on_disk(source: Path, name: str) -> bool:
+    """Whether ``name`` (an ``ONLY`` name) may be a document or a folder of the sources."""
+    path = source / name.strip().strip("/")
+    return path.exists() or any(path.with_name(path.name + suffix).is_file() for suffix in (".md", ".ipynb", ".rst"))
 
 
 @stop_on_book_errors
@@ -98,14 +111,64 @@ def plan(app: Sphinx, env: BuildEnvironment, added, changed, removed) -> list[st
         shown.pop(docname, None)
         failed.discard(docname)
     with build.stage():
+        if build.config.only:
+            build.log.info("")  # Sphinx's "updating environment: " waits for the end of its line
+            if app.builder.format != "html":
+                raise BookError(
+                    f"ONLY (d2l_only) builds HTML pages; the {app.builder.name} builder builds the whole book"
+                )
+            resolve(build.config.only, env.found_docs)  # an unknown name stops the build before anything is written
         build.make_plan(env.config.root_doc, sources, env.myst_config)
+        selection = build.select(env.found_docs)
         remove_pages(app, removed)
         outdated = build.outdated(env.dependencies, env.found_docs, shown, failed)
         references = build.plan.book.references_added
         if getattr(env, REFERENCES, None) != references:  # the root gains or loses the references
             outdated |= {getattr(env, REFERENCES, None), references} & set(env.found_docs)
             setattr(env, REFERENCES, references)
+        if selection is not None:
+            build.log.info(selection.summary(len(build.uncached_others)))
+            build.log.info(unbuilt_pages(app, selection))
         return sorted(outdated - set(added) - set(changed))
+
+
+def unbuilt_pages(app: Sphinx, selection) -> str:
+    """Where references to the documents a partial build does not build lead."""
+    others = sorted(app.env.found_docs - selection.built)
+    missing = [docname for docname in others if not Path(app.builder.get_outfilename(docname)).is_file()]
+    lead = f"partial build: references to the other {len(others)} link to where a full build writes their pages"
+    if not missing:
+        return f"{lead}; each is there, from an earlier build"
+    return f"{lead}; {len(missing)} of them are not there yet (a build without ONLY writes them)"
+
+
+def restrict_writing(build: BookBuild | None, app: Sphinx) -> None:
+    """In a partial build, the builder writes only the pages the build builds (``Selection.built``).
+
+    Sphinx writes every document it read, and more (the pages whose output is older than their
+    source, those ``env-get-updated`` names); no event filters them. A partial build reads the
+    documents it does not build (for their titles, numbers and labels) without executing them, so
+    their pages must not be written: the builder's ``write`` is wrapped to write the built pages,
+    as ``sphinx-build <filenames>`` does (Sphinx's "specific" method, which adds the pages whose
+    toctrees list them). The pages left out are remembered, before anything is written, and
+    written by the next build that builds them (``pages_to_write``).
+    """
+    if build is None or not build.config.only or app.builder.format != "html":
+        return
+    write_all = app.builder.write
+
+    def write(build_docnames, updated_docnames, method="update"):
+        selection, site = build.selection, site_state(app.env)
+        if selection is None:
+            return write_all(build_docnames, updated_docnames, method)
+        found = app.env.found_docs
+        wanted = set(found) if build_docnames is None or list(build_docnames) == ["__all__"] else set(build_docnames)
+        if method == "update":
+            wanted |= set(updated_docnames)
+        site.leave_unwritten((wanted & found) - selection.built)
+        return write_all(sorted(selection.built & found), [], "specific")
+
+    app.builder.write = write
 
 
 def remove_pages(app: Sphinx, docnames) -> None:
@@ -123,11 +186,14 @@ def remove_pages(app: Sphinx, docnames) -> None:
 
 
 def pages_to_write(app: Sphinx, env: BuildEnvironment) -> list[str]:
-    """Every page, when the table of contents changed: each shows it in its sidebar and links."""
+    """Every page, when the table of contents changed: each shows it in its sidebar and links.
+    And the pages a partial build left unwritten (a partial build leaves them again)."""
     build, site = book_build(env), site_state(env)
-    if build is not None and build.plan is not None and site.navigation_changed(build.plan.book):
+    if build is None or build.plan is None:
+        return []
+    if site.navigation_changed(build.plan.book):
         return sorted(env.found_docs)
-    return []
+    return sorted(site.unwritten() & env.found_docs)
 
 
 @stop_on_book_errors
@@ -168,11 +234,12 @@ def finish(app: Sphinx, exception: Exception | None) -> None:
 
 
 def release(app: Sphinx, exception: Exception | None) -> None:
-    """Last of all: the next build of this directory may start."""
+    """Last of all: after an HTML build that finished, what its pages show (the navigation, the
+    pages a partial build left unwritten) is remembered; the next build of this directory may start."""
     build, site = book_build(app.env), site_state(app.env)
     if build is not None:
-        if exception is None and build.plan is not None:
-            site.finished(build.plan.book)
+        if exception is None and build.plan is not None and app.builder.format == "html":
+            site.finished(build.plan.book, build.selection.built if build.selection else None)
         build.release()
 
 
@@ -214,6 +281,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", functools.partial(exclude_environments, build))
     app.connect("config-inited", functools.partial(report_config_warnings, build))
     app.connect("builder-inited", functools.partial(attach_build, build))
+    app.connect("builder-inited", functools.partial(restrict_writing, build))
     app.setup_extension("sphinx.ext.mathjax")
     app.setup_extension("myst_nb")
     app.setup_extension("sphinx_design")

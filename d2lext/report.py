@@ -35,8 +35,10 @@ class Progress:
         status: str = "finished",
         error: str | None = None,
         quiet: bool = False,
+        partial: dict | None = None,
     ) -> dict:
-        """Write the report; ``status`` is "finished", "failed" or "interrupted", ``error`` why."""
+        """Write the report; ``status`` is "finished", "failed" or "interrupted", ``error`` why;
+        ``partial``, what a partial build (ONLY=) builds and leaves (``None``: the whole book)."""
         executed = [r for r in self.done if not r.cached]
         report = {
             "status": status,
@@ -50,6 +52,7 @@ class Progress:
             "execution_seconds": round(sum(r.seconds for r in executed), 3),
             "wall_seconds": round(time.perf_counter() - self.started, 3),
             "warm_up_wait_seconds": round(warm_up_wait, 3),
+            "partial": partial,
             "details": [
                 {
                     "document": r.run.chapter.docname,

@@ -60,6 +60,7 @@ def documents_to_read(
     dependencies: dict[str, Iterable[str]],
     found: Iterable[str],
     shown: dict[str, dict[str, str]] | None = None,
+    built: Iterable[str] | None = None,
 ) -> set[str]:
     """Documents to read again although their text did not change.
 
@@ -70,6 +71,11 @@ def documents_to_read(
       keys those of cached runs again, and the page must follow although nothing executes.
     - A page that depends on a package file this build rewrote (Sphinx checked its
       dependencies before the package was written).
+
+    A partial build (``built``: the documents it executes and writes, ``partial.py``) reads the
+    others again for the last reason only: the others are lasting (the cache and ``shown`` stay as
+    they are until a build executes those runs or reads those pages), while a rewritten package
+    file is rewritten once, and the next build would not see it.
     """
     found = set(found)
     uncached = [
@@ -85,6 +91,8 @@ def documents_to_read(
         stale |= {
             docname for docname in plan.chapters if docname in found and shown.get(docname) != current.get(docname, {})
         }
+    if built is not None:
+        stale &= set(built)
     rewritten = {Path(path).resolve() for path in plan.rewritten}
     stale |= {
         docname

@@ -1,5 +1,6 @@
 """What the site's code keeps during one build: pages and notebooks written, the navigation the
-pages show, the bibliography's entries. Owned by the site, not by the build of the book's runs.
+pages show, the pages a partial build left unwritten, the bibliography's entries. Owned by the
+site, not by the build of the book's runs.
 
 Nothing here needs Sphinx; the Sphinx handlers of the site (search, notebook links, the wiring)
 read and set it through ``state.site_state(env)``.
@@ -30,6 +31,24 @@ class SiteState:
     def _navigation_file(self) -> Path:
         return self.folder / "navigation.json"
 
+    @property
+    def _unwritten_file(self) -> Path:
+        return self.folder / "unwritten.json"
+
+    def unwritten(self) -> set[str]:
+        """The pages partial builds left unwritten although a full build would have written them
+        (read again, older than their source, or all of them after a change of configuration):
+        the next build that builds them writes them."""
+        try:
+            return set(json.loads(self._unwritten_file.read_text(encoding="utf8")))
+        except (OSError, ValueError):
+            return set()
+
+    def leave_unwritten(self, pages: set[str]) -> None:
+        """A partial build does not write ``pages``: remembered at once, before it writes anything
+        (a build stopped while writing forgets none of them)."""
+        write_if_changed(self._unwritten_file, json.dumps(sorted(self.unwritten() | pages), ensure_ascii=False))
+
     @staticmethod
     def navigation(book: Book) -> str:
         """What every page's navigation shows: the documents in order, with their headings."""
@@ -51,9 +70,13 @@ class SiteState:
         except OSError:
             return True
 
-    def finished(self, book: Book) -> None:
-        """After a successful build: remember the navigation the pages now show."""
+    def finished(self, book: Book, built: set[str] | frozenset[str] | None = None) -> None:
+        """After a successful build: remember the navigation the pages now show; the pages it
+        wrote (``built`` by a partial build; ``None``: every page) are no longer unwritten."""
         write_if_changed(self._navigation_file, self.navigation(book))
+        unwritten = self.unwritten() - built if built is not None else set()
+        if unwritten or self._unwritten_file.exists():
+            write_if_changed(self._unwritten_file, json.dumps(sorted(unwritten), ensure_ascii=False))
 
     @staticmethod
     def section_titles(book: Book) -> list[str]:

@@ -168,6 +168,11 @@ def _targets(docname: str, toctree: Toctree, docnames: set[str]) -> list[str]:
     return found
 
 
+def listed(docname: str, document: Outline, docnames: set[str]) -> list[str]:
+    """The documents the toctrees of ``docname`` list, in order (glob patterns expanded)."""
+    return [target for toctree in document.toctrees for target in _targets(docname, toctree, docnames)]
+
+
 def toc_order(root: str, docnames: set[str], outline_of: Callable[[str], Outline | None]) -> list[str]:
     """All ``docnames``: depth first from ``root`` through the toctrees, then the rest sorted."""
     order: list[str] = []
