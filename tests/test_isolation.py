@@ -4,9 +4,10 @@ the build, even through state a library keeps in its own globals (no reset reach
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
-from conftest import NOTEBOOK_HEADER, build, write_book
+from conftest import NOTEBOOK_HEADER, REPO, build, write_book
 
 #: A library installed beside the book, not part of it, with a global counter: as Gluon names
 #: layers dense0, dense1, ... from a counter of its own (a chapter that runs after another one in
@@ -61,3 +62,34 @@ def test_a_chapter_prints_the_same_alone_and_after_another_chapter(tmp_path, mon
     assert outputs(alone_result, "chapter") == ["counter 1"]
     assert outputs(after_result, "chapter") == ["counter 1"]
     assert outputs(after_result, "first") == ["counter 1"]
+
+
+GLUON = """# {title}
+
+```{{code-cell}} ipython3
+from mxnet.gluon import nn
+net = nn.Sequential()
+net.add(nn.Dense(8), nn.Dense(1))
+net.initialize()
+print(net.collect_params()['dense1_bias'].shape)
+```
+"""
+
+
+def test_gluon_names_layers_afresh_in_every_chapter(tmp_path):
+    """The failure this isolation was made for: Gluon names layers from a global counter, so a
+    chapter run after another one in the same process found dense2 and dense3, and failed with
+    ``KeyError: 'dense1_bias'``. MXNet runs in its own environment (the repository's `.venvs`,
+    made by the first build that needs it)."""
+    conf = (
+        'd2l_frameworks = {"mxnet": {"label": "MXNet", "requires": ["mxnet", "matplotlib"], '
+        '"environment": "environments/mxnet.txt"}}\n'
+        f"d2l_environments = {str(REPO / '.venvs')!r}"
+    )
+    root = write_book(tmp_path, GLUON.format(title="Second"), conf_extra=conf)
+    shutil.copytree(REPO / "d2lext" / "environments", root / "environments")
+    (root / "first.md").write_text(NOTEBOOK_HEADER + GLUON.format(title="First"))
+    (root / "index.md").write_text("# Book\n\n```{toctree}\nfirst\nchapter\n```\n")
+    result = build(root, "-D", "d2l_jobs=1", "-D", "d2l_selected=mxnet", timeout=900)
+    assert result.returncode == 0, result.output
+    assert outputs(result, "first") == outputs(result, "chapter") == ["(1,)"]
