@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 from conftest import NOTEBOOK_HEADER, REPO, build, write_book
@@ -93,3 +94,26 @@ def test_gluon_names_layers_afresh_in_every_chapter(tmp_path):
     result = build(root, "-D", "d2l_jobs=1", "-D", "d2l_selected=mxnet", timeout=900)
     assert result.returncode == 0, result.output
     assert outputs(result, "first") == outputs(result, "chapter") == ["(1,)"]
+
+
+def test_a_kernel_that_cannot_be_forked_is_started_afresh_for_every_chapter(tmp_path, monkeypatch):
+    """A kernel spec that does not start ipykernel as `python -m ipykernel_launcher` gets no fork
+    server: its kernels are started as usual, one per run, and chapters are isolated all the same."""
+    spec = tmp_path / "jupyter" / "kernels" / "plain-python"
+    spec.mkdir(parents=True)
+    launch = "from ipykernel.kernelapp import launch_new_instance; launch_new_instance()"
+    argv = [sys.executable, "-c", launch, "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "Plain", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    conf = 'd2l_frameworks = {"plain": {"label": "Plain", "kernel": "plain-python", "requires": []}}'
+    root = write_book(tmp_path / "book", CHAPTER.format(title="Second"), conf_extra=conf)
+    (root / "first.md").write_text(NOTEBOOK_HEADER + CHAPTER.format(title="First"))
+    (root / "index.md").write_text("# Book\n\n```{toctree}\nfirst\nchapter\n```\n")
+    library = tmp_path / "site-packages"
+    library.mkdir()
+    (library / "counter.py").write_text(COUNTER)
+    monkeypatch.setenv("PYTHONPATH", str(library))
+    result = build(root, "-D", "d2l_jobs=1", "-D", "d2l_selected=plain")
+    assert result.returncode == 0, result.output
+    assert not list((root / "_build" / ".d2l-cache" / "logs").glob("server-*")), "a fork server was started"
+    assert outputs(result, "first") == outputs(result, "chapter") == ["counter 1"]

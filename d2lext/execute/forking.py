@@ -88,6 +88,7 @@ class ForkServer:
         """Exit status of each kernel that ended, as the server (their parent) reported it."""
         self.exited = asyncio.Event()
         self.gone = False
+        self.closing = False
         self._ids = itertools.count()
 
     async def start(self) -> bool:
@@ -142,7 +143,7 @@ class ForkServer:
 
     async def fork(self, argv: list[str], folder: str, env: dict[str, str], log: str) -> int:
         """Start a kernel: ipykernel with ``argv``, in ``folder``, with ``env``, its output to ``log``."""
-        if self.gone or self.transport is None:
+        if self.gone or self.closing or self.transport is None:
             raise RuntimeError("the fork server ended")
         number = next(self._ids)
         reply = self.replies[number] = asyncio.get_running_loop().create_future()
@@ -154,12 +155,14 @@ class ForkServer:
         return message["pid"]
 
     async def close(self) -> None:
-        """Stop the server: it kills the kernels it forked that are still running, then exits."""
-        transport, self.transport = self.transport, None
+        """Stop the server: it kills the kernels it forked that are still running, then exits.
+        Safe to call again (after a close that Ctrl-C cut short)."""
+        transport = self.transport
         if transport is None:
             return
+        self.closing = True
         if not self.gone:
-            transport.get_pipe_transport(0).close()
+            transport.get_pipe_transport(0).close()  # end of input: the server's signal to stop
             for _ in range(100):
                 if self.gone:
                     break
@@ -167,6 +170,7 @@ class ForkServer:
             else:
                 transport.kill()
         transport.close()
+        self.transport = None
 
 
 def _kill(pid: int) -> None:

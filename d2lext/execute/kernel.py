@@ -61,7 +61,7 @@ class Kernel:
         self.kc = None
         self._context: zmq.asyncio.Context | None = None
         self._log_file = None
-        self._closed = False
+        self._stopping: asyncio.Task | None = None
 
     async def start(self, specs: KernelSpecManager, env: dict[str, str], folder: Path, server: ForkServer | None):
         """Start the kernel, forked by ``server`` when there is one, and wait until it is ready."""
@@ -100,10 +100,13 @@ class Kernel:
             )
 
     async def shutdown(self) -> None:
-        """Stop the kernel (at once: nothing in it is needed any more); safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
+        """Stop the kernel (at once: nothing in it is needed any more). Safe to call again, also
+        after a shutdown that Ctrl-C cancelled halfway: that one is done again."""
+        if self._stopping is None or self._stopping.cancelled():
+            self._stopping = asyncio.ensure_future(self._shutdown())
+        await asyncio.shield(self._stopping)
+
+    async def _shutdown(self) -> None:
         if self.kc is not None:
             self.kc.stop_channels()
         if self._context is not None:
@@ -218,12 +221,15 @@ class Kernels:
                 return server
         except OSError:  # its Python cannot start: the kernel's own start says why
             pass
+        except BaseException:  # cancelled (Ctrl-C) while it started
+            await server.close()
+            raise
         await server.close()
         return None
 
     async def finish(self, framework: str) -> None:
         """The framework's runs are done: close its fork server (which kills any kernel it forked)."""
-        started = self._servers.pop(framework, None)
+        started = self._servers.get(framework)
         if started is None:
             return
         if not started.done():
@@ -231,6 +237,7 @@ class Kernels:
         await asyncio.wait([started])
         if not started.cancelled() and started.exception() is None and started.result() is not None:
             await started.result().close()
+        self._servers.pop(framework, None)  # only now: a close that Ctrl-C cut short is done again
 
     async def finish_all(self, keep: set[str] = frozenset()) -> None:
         """Close the fork servers of every framework but those in ``keep``."""
