@@ -65,7 +65,11 @@ class _Protocol(asyncio.SubprocessProtocol):
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         *lines, self.pending = (self.pending + data).split(b"\n")
         for line in lines:
-            self.server._received(json.loads(line))
+            try:
+                message = json.loads(line)
+            except ValueError:  # not the server's (it writes nothing else there): ignored
+                continue
+            self.server._received(message)
 
     def process_exited(self) -> None:
         self.server._lost()

@@ -4,10 +4,11 @@ for every chapter.
 This file is not imported by the extension: its text is run with ``python -c`` (``forking.py``
 starts it), with the modules to import as its argument. It then speaks JSON lines: on its
 standard input, requests to start a kernel (``{"id", "argv", "cwd", "env", "log"}``); on its
-standard output, ``{"ready": true}`` once the imports are done, ``{"id", "pid"}`` (or
-``{"id", "error"}``) for each request, and ``{"exit": pid, "status": code}`` when a kernel ends
-(``status`` as ``Popen.returncode`` gives it: negative for a signal). When its standard input
-closes (the build ended, or died), it kills its kernels and exits.
+standard output (kept for them alone: what the imports print goes to its log),
+``{"ready": true}`` once the imports are done, ``{"id", "pid"}`` (or ``{"id", "error"}``) for
+each request, and ``{"exit": pid, "status": code}`` when a kernel ends (``status`` as
+``Popen.returncode`` gives it: negative for a signal). When its standard input closes (the build
+ended, or died), it kills its kernels and exits.
 
 A kernel is this process forked before any chapter ran in it: every chapter finds the framework
 imported and nothing another chapter did. Only the standard library and ipykernel are used.
@@ -47,6 +48,10 @@ def _serve(modules):
     # back in each kernel), and the inline backend named before matplotlib reads it.
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]
+    # Messages to the build go through a descriptor of their own: what the imports print (to
+    # file descriptor 1 or sys.stdout) goes to the server's log, as its stderr does.
+    replies = os.dup(1)
+    os.dup2(2, 1)
     started_with = dict(os.environ)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     # The parent ipykernel watches (read when it is imported): a kernel exits if its server dies.
@@ -72,7 +77,7 @@ def _serve(modules):
     def say(message):
         data = (json.dumps(message) + "\n").encode()
         while data:
-            data = data[os.write(1, data) :]
+            data = data[os.write(replies, data) :]
 
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_read, False)
@@ -92,6 +97,7 @@ def _serve(modules):
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             os.close(wake_read)
             os.close(wake_write)
+            os.close(replies)
             null = os.open(os.devnull, os.O_RDONLY)
             log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             os.dup2(null, 0)
