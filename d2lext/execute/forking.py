@@ -23,8 +23,10 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.provisioning import LocalProvisioner
 
-#: The server's program, run with ``python -c`` (not as a file: its folder would be on the path).
-FORKSERVER = (Path(__file__).parent / "forkserver.py").read_text(encoding="utf8")
+#: The server's program. Not run as a script, which would put its folder (this package's, with a
+#: ``kernel.py`` in it) on the kernels' path: ``python -c`` runs it, named in the command line.
+FORKSERVER = Path(__file__).parent / "forkserver.py"
+BOOTSTRAP = "import sys; exec(compile(open(sys.argv[1], encoding='utf8').read(), sys.argv[1], 'exec'))"
 #: How a kernel spec starts ipykernel, which the server starts in each forked process instead.
 LAUNCHER = ["-m", "ipykernel_launcher"]
 #: Seconds the server may take to import the framework before it is given up (kernels are then
@@ -105,7 +107,8 @@ class ForkServer:
                 lambda: _Protocol(self),
                 *self.command,
                 "-c",
-                FORKSERVER,
+                BOOTSTRAP,
+                str(FORKSERVER),
                 json.dumps(self.modules),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,

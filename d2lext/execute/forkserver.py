@@ -1,8 +1,8 @@
 """Run by the build in a framework's Python: imports the framework once, then forks a fresh kernel
 for every chapter.
 
-This file is not imported by the extension: its text is run with ``python -c`` (``forking.py``
-starts it), with the modules to import as its argument. It then speaks JSON lines: on its
+This file is not imported by the extension: ``forking.py`` runs it with ``python -c`` (the file
+and the modules to import as arguments, JSON). It then speaks JSON lines: on its
 standard input, requests to start a kernel (``{"id", "argv", "cwd", "env", "log"}``); on its
 standard output (kept for them alone: what the imports print goes to its log),
 ``{"ready": true}`` once the imports are done, ``{"id", "pid"}`` (or ``{"id", "error"}``) for
@@ -187,4 +187,4 @@ if __name__ == "__main__":
     import json
     import sys
 
-    _serve(json.loads(sys.argv[1]))
+    _serve(json.loads(sys.argv[2]))  # python -c BOOTSTRAP forkserver.py '["torch", ...]'
