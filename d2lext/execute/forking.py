@@ -1,8 +1,9 @@
 """Fork servers: a framework's Python that imported the framework once and forks a fresh kernel for
 each chapter.
 
-Starting a kernel and importing PyTorch take about 3 s; forking a process that did both once, then
-starting the kernel in the copy, takes a tenth of that (``forkserver.py`` is what runs there).
+Starting a kernel and importing PyTorch take about 3 s; forking a process that imported it once,
+then starting the kernel in the copy, takes well under a tenth of a second of CPU
+(``forkserver.py`` is what runs there).
 ``ForkServer`` is the build's side of it; ``ForkedProvisioner`` lets jupyter_client manage its
 kernels as it manages the ones it starts itself: interrupts and kills (signals to the kernel's
 process group), liveness and exit status (which the server, their parent, reports).

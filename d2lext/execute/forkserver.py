@@ -15,7 +15,7 @@ imported and nothing another chapter did. Only the standard library and ipykerne
 """
 
 #: What every kernel loads while it starts (the debugger's modules are most of it), loaded once
-#: here: a kernel then starts in a twentieth of a second of CPU. (runpy: ``python -m`` loads it.)
+#: here instead of in every kernel. (runpy: ``python -m`` loads it.)
 KERNEL_MODULES = (
     "runpy",
     "ipykernel.kernelapp",
