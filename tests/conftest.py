@@ -227,7 +227,8 @@ def torch_only_build(tmp_path_factory) -> Build:
 
 
 def kernels_of(root: Path) -> list[int]:
-    """Processes that kernels of a build of ``root`` run in.
+    """Processes that kernels of a build of ``root`` run in, and the fork servers they are forked
+    from (processes of the build too, which must not outlive it either).
 
     A kernel's command line names only its connection file, never the book; its environment
     carries the build's ``MATPLOTLIBRC`` (under ``_build/.d2l-cache``), which nothing else has.

@@ -49,6 +49,6 @@ def test_first_runs_on_new_kernels_measure_start_costs():
     measured = Costs()
     run = runs(TORCH)[0]
     measured.record(Result(run, seconds=2.5, kernel="new"))
-    measured.record(Result(run, seconds=0.1, kernel="reused"))
+    measured.record(Result(run, seconds=0.1, kernel="warm"))
     assert (measured.start("torch"), measured.run("torch")) == (2.5, 0.1)
     assert (measured.start("numpy"), measured.run("numpy")) == (Costs.DEFAULT_START, Costs.DEFAULT_RUN)

@@ -3,7 +3,8 @@
 In: the runs the plan says are due. Out: a ``Result`` per run (``runs.py``): its outputs, read as
 a reader sees them (``outputs.py``), or its ``Failure``; then each chapter's runs merged into the
 one notebook the pages render (``merge.py``). ``engine.py`` drives a pool of kernel workers
-(``kernel.py``, reset between chapters by ``prologue.py``) in the order ``schedule.py`` chooses;
+(``kernel.py``: a fresh kernel for every run, forked from a process that imported the framework
+once, ``forking.py``; ``prologue.py`` runs first in it) in the order ``schedule.py`` chooses;
 ``environments.py`` makes the frameworks' own Python environments and says whether a framework
 can run. Nothing here imports Sphinx.
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from pathlib import Path
 from jupyter_client.kernelspec import KernelSpecManager
 
 from ..config import Framework
-from .kernel import Worker
+from .kernel import Kernels, Worker
 from .runs import Failure, Result, Run
 from .schedule import Costs, next_run, ready
 
@@ -20,8 +21,9 @@ from .schedule import Costs, next_run, ready
 class Engine:
     """The kernels of one build, driven from an event loop in a thread of their own.
 
-    Workers (one kernel each) live as long as the engine, so kernels can be started and their
-    framework imported while Sphinx is still loading (``warm``), and reused by ``execute``.
+    Workers live as long as the engine, so their first kernels can be started, and their
+    framework imported, while Sphinx is still loading (``warm``). Every run has a kernel of its
+    own (``kernel.py``): what a chapter prints does not depend on which chapters ran before it.
     Running the loop outside the main thread also means Ctrl-C reaches the main thread as
     KeyboardInterrupt (nbclient installs signal handlers only in the main thread): the runs are
     then cancelled, the kernels shut down, and the interrupt re-raised.
@@ -36,7 +38,8 @@ class Engine:
         kernel_specs: KernelSpecManager | None = None,
     ):
         self.jobs = jobs
-        self.workers = [Worker(n, env, log_dir, module_roots, kernel_specs) for n in range(jobs)]
+        self.kernels = Kernels(env, log_dir, kernel_specs)
+        self.workers = [Worker(n, self.kernels, module_roots) for n in range(jobs)]
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="d2l-kernels", daemon=True)
         self._thread.start()
@@ -99,9 +102,10 @@ class Engine:
     ) -> concurrent.futures.Future:
         """Start executing all runs on the workers; the future gives results in the order of ``runs``.
 
-        A worker reuses its kernel for the next run of the same framework (imports are paid once
-        per worker, as in a plain script), resetting it first (see ``PROLOGUE``). ``report`` is
-        called as each run finishes, from the engine's thread.
+        Each run gets a fresh kernel, forked from its framework's server (the framework imported
+        once per build); a worker starts its next run's kernel while the current one runs, when a
+        run of the same framework is waiting for it. ``report`` is called as each run finishes,
+        from the engine's thread.
         """
         return asyncio.run_coroutine_threadsafe(self._execute(runs, timeout, report), self.loop)
 
@@ -122,11 +126,30 @@ class Engine:
         workers = self.workers[: min(self.jobs, len(runs))]
         for idle in self.workers[len(workers) :]:
             await idle.shutdown()
+        due = {run.framework.name for run in runs}
+        for worker in workers:  # warmed up for a framework with nothing to run
+            if worker.spare_framework not in due:
+                await worker.drop_spare()
+        await self.kernels.finish_all(keep=due)
         pending = list(runs)
         running: list[Run] = []
         results: dict[int, Result] = {}
         costs = self.costs
         changed = asyncio.Condition()  # a run finished: a run that waited for it may start
+
+        def spare_wanted(framework: str) -> bool:
+            """Whether a worker should start a kernel ahead for ``framework``: more of its runs wait
+            than spare kernels are held for it."""
+            waiting = sum(run.framework.name == framework for run in pending)
+            spares = sum(worker.spare_framework == framework for worker in workers)
+            return waiting > spares
+
+        async def finished(framework: str) -> None:
+            """No run of ``framework`` is left: its spares and its fork server go."""
+            for worker in workers:
+                if worker.spare_framework == framework:
+                    await worker.drop_spare()
+            await self.kernels.finish(framework)
 
         def take(worker: Worker) -> Run | None:
             others = [w.framework for w in workers if w is not worker]
@@ -149,7 +172,8 @@ class Engine:
                         continue
                     worker.framework = worker.framework or run.framework.name  # claim it before starting
                     self._active[run.name] = (run, worker)
-                    result = await worker.run(run, timeout(run))
+                    name = run.framework.name
+                    result = await worker.run(run, timeout(run), functools.partial(spare_wanted, name))
                     del self._active[run.name]
                     if self.stopping:  # Ctrl-C: what the run met was the build stopping it
                         result = _stopped(run, worker, result.seconds)
@@ -157,12 +181,15 @@ class Engine:
                     costs.record(result)
                     results[id(run)] = result
                     report(result)
+                    if not any(other.framework.name == name for other in pending + running):
+                        await finished(name)
                     async with changed:
                         changed.notify_all()
             finally:
                 await worker.shutdown()
 
         await asyncio.gather(*(work(worker) for worker in workers))
+        await self.kernels.close()
         return [results[id(run)] for run in runs]
 
     def stopped_runs(self) -> list[Result]:
@@ -176,6 +203,7 @@ class Engine:
 
         async def stop() -> None:
             await asyncio.gather(*(worker.shutdown() for worker in self.workers), return_exceptions=True)
+            await self.kernels.close()
 
         try:
             asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=30)

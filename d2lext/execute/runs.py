@@ -53,7 +53,9 @@ class Result:
     failure: Failure | None = None
     cached: bool = False
     kernel: str = "new"
-    """The kernel the run found: "new", "warm" (started early, framework imported) or "reused"."""
+    """The kernel the run had, always one no other chapter ran in: "new" (started for this run,
+    which waited for it) or "warm" (started ahead: while Sphinx loaded, or while the worker's
+    previous run executed)."""
     interrupted: bool = False
     """The build was stopped (Ctrl-C) while this run was executing."""
 

@@ -19,7 +19,8 @@ class Costs:
 
     def record(self, result: Result) -> None:
         if result.failure is None:
-            # A first run on a new kernel includes the kernel's start and the framework's import.
+            # A run that waited for its kernel ("new") includes the kernel's start (and the fork
+            # server's, with the framework's import, for the framework's first kernel).
             (self.runs if result.kernel != "new" else self.starts)[result.run.framework.name].append(result.seconds)
 
     def start(self, framework: str) -> float:
