@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
+from sphinx import locale
 from sphinx.application import Sphinx
 from sphinx.util.docutils import docutils_namespace, patch_docutils
 
@@ -110,6 +111,10 @@ def build_in_process(
     previous = os.getcwd()
     os.chdir(root)
     watch = KernelWatch(root, watch_kernels)
+    # Sphinx keeps its translations in a global and adds a later book's language to an earlier
+    # one's as a fallback ("节 2.1" in an English book built after a Chinese one): forgotten, as
+    # Sphinx's own test application does, so each build starts as a sphinx-build process does.
+    locale.translators.clear()
     try:
         with watch, patch_docutils(conf), docutils_namespace():
             app = Sphinx(

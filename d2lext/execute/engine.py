@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -82,7 +83,9 @@ class Engine:
         if self.loop.is_running():
 
             async def cancel_all() -> None:
-                tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+                # Ours only: a task of asyncio's own cancelled halfway (the one connecting a new
+                # process's pipes) leaves the process's transport waiting forever (30 s here).
+                tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task() and ours(task)]
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
@@ -220,3 +223,12 @@ def _stopped(run: Run, worker: Worker, seconds: float = 0.0) -> Result:
         run.chapter.where(worker.cell_line), run.framework.name, "stopped by Ctrl-C", lasting=False
     )
     return result
+
+
+_ASYNCIO = os.path.dirname(asyncio.__file__)
+
+
+def ours(task: asyncio.Task) -> bool:
+    """Whether a task runs code of ours (or of a library we call), not of asyncio itself."""
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is None or not code.co_filename.startswith(_ASYNCIO)
