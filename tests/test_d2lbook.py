@@ -153,11 +153,12 @@ def d2lbook_project(root: Path, name: str) -> Path:
     return root
 
 
-def build_project(root: Path, *options: str) -> Build:
-    """`make html BOOK=root`, in this process: the generated configuration, no conf.py."""
+def build_project(root: Path, *options: str, environments: Path = REPO / ".venvs") -> Build:
+    """`make html BOOK=root`, in this process: the generated configuration, no conf.py; the
+    frameworks' environments in ``environments`` (by default the repository's, as `make` has them)."""
     saved = {name: os.environ.get(name) for name in ("D2L_BOOK", "D2L_ENVIRONMENTS")}
     os.environ["D2L_BOOK"] = str(root)
-    os.environ["D2L_ENVIRONMENTS"] = str(REPO / ".venvs")
+    os.environ["D2L_ENVIRONMENTS"] = str(environments)
     try:
         return build_in_process(root, root, BOOK_CONF, options)
     finally:

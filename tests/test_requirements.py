@@ -19,6 +19,7 @@ import pytest
 from conftest import BOOKS, REPO, Build, build_in_process, write_book
 from test_bad_input import error_lines
 from test_config import conf
+from test_d2lbook import build_project
 
 from d2lext.config import Environment, Framework, load
 from d2lext.errors import BookError
@@ -26,21 +27,6 @@ from d2lext.execute.environments import FRAMEWORK_REQUIREMENTS, Environments, ow
 
 BOOK_CONF = REPO / "d2lext" / "d2lbook_conf"
 CHAPTER = "chapter_data/toml"
-
-
-def build_project(root: Path, environments: Path, *options: str) -> Build:
-    """`make html BOOK=root`, in this process, with the frameworks' environments in ``environments``."""
-    saved = {name: os.environ.get(name) for name in ("D2L_BOOK", "D2L_ENVIRONMENTS")}
-    os.environ["D2L_BOOK"] = str(root)
-    os.environ["D2L_ENVIRONMENTS"] = str(environments)
-    try:
-        return build_in_process(root, root, BOOK_CONF, options)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def printed(result: Build) -> list[str]:
@@ -60,7 +46,7 @@ def test_a_d2lbook_projects_requirements_txt_is_installed_in_its_tabs_environmen
     names it, the NumPy tab runs in an environment made from NumPy's packages and the book's."""
     environments = tmp_path / "environments"
     root = shutil.copytree(BOOKS / "requirements", tmp_path / "book")
-    first = build_project(root, environments, "-D", "d2l_selected=numpy")
+    first = build_project(root, "-D", "d2l_selected=numpy", environments=environments)
     assert first.returncode == 0, first.output
     made = re.search(
         r"setting up the NumPy environment in (\S+/numpy-([0-9a-f]{12})) with the book's requirements\.txt",
@@ -79,7 +65,7 @@ def test_a_d2lbook_projects_requirements_txt_is_installed_in_its_tabs_environmen
     (other / "chapter_data" / "toml.md").write_text(
         (other / "chapter_data" / "toml.md").read_text().replace("rate = 0.5", "rate = 2")
     )
-    second = build_project(other, environments, "-D", "d2l_selected=numpy")
+    second = build_project(other, "-D", "d2l_selected=numpy", environments=environments)
     assert second.returncode == 0, second.output
     assert "setting up" not in second.output
     assert printed(second) == ["tomli 2.0.1 2 numpy-"]
@@ -96,7 +82,7 @@ def test_requirements_that_cannot_be_installed_are_one_line(tmp_path):
     a release that does not exist: where the book's requirements name it."""
     root = shutil.copytree(BOOKS / "requirements", tmp_path / "book")
     (root / "requirements-numpy.txt").write_text("matplotlib<3.10\n")
-    result = build_project(root, tmp_path / "environments", "-D", "d2l_selected=numpy")
+    result = build_project(root, "-D", "d2l_selected=numpy", environments=tmp_path / "environments")
     assert result.returncode == 2
     (line,) = error_lines(result.output)
     assert "cannot make the NumPy environment: pip cannot install " in line, line
@@ -106,7 +92,7 @@ def test_requirements_that_cannot_be_installed_are_one_line(tmp_path):
     # A release no index has: the line of the book's file naming it.
     (root / "requirements-numpy.txt").unlink()
     (root / "requirements.txt").write_text("tomli==2.0.1\nd2l-there-is-no-such-package==0.0.1\n")
-    result = build_project(root, tmp_path / "environments", "-D", "d2l_selected=numpy")
+    result = build_project(root, "-D", "d2l_selected=numpy", environments=tmp_path / "environments")
     assert result.returncode == 2
     (line,) = error_lines(result.output)
     assert re.search(
@@ -183,7 +169,7 @@ def test_a_saved_import_the_environment_lacks_is_one_warning_naming_the_file_to_
     line in the d2l-book source, before the chapters fail on it."""
     root = shutil.copytree(BOOKS / "requirements", tmp_path / "book")
     (root / "requirements.txt").unlink()
-    result = build_project(root, tmp_path / "environments", "-D", "d2l_selected=all")
+    result = build_project(root, "-D", "d2l_selected=all", environments=tmp_path / "environments")
     assert result.returncode == 2  # the chapters still fail: ModuleNotFoundError
     expected = [
         "chapter_data/toml.md:10: WARNING: [torch] the saved import `import tomli` needs a package the PyTorch "
