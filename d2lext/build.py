@@ -247,16 +247,14 @@ class BookBuild:
     def make_plan(self, root_doc: str, sources: dict[str, Path], md_config: MdParserConfig) -> Plan:
         """Read the book (unchanged documents from the memo), write the package, key every run."""
         config = self.config
-        settings = repr(
-            (
-                sorted(config.frameworks),
-                sorted(config.extra_tags),
-                config.d2lbook,
-                config.source_format,
-                md_config,
-                Path.cwd(),
-                self.source,
-            )
+        settings = (
+            sorted(config.frameworks),
+            sorted(config.extra_tags),
+            config.d2lbook,
+            config.source_format,
+            md_config,
+            Path.cwd(),
+            self.source,
         )
         memo = MemoFile(self.state_dir / "chapters.pickle", settings)
         book = read_book(root_doc, sources, config, md_config, memo.entries)

@@ -51,10 +51,9 @@ def add_book_terms(app: Sphinx, builder: Builder) -> None:
     build, site = book_build(app.env), site_state(app.env)
     if getattr(builder, "search", False) and build is not None and build.plan is not None:
         if (app.config.language or "").startswith("zh"):
-            import jieba  # loaded by Sphinx's Chinese search already
+            from .search_zh import ChineseSearch  # imported by ``chinese_search`` already
 
-            for term in book_terms(site.section_titles(build.plan.book)):
-                jieba.add_word(term)
+            ChineseSearch.keep_whole(book_terms(site.section_titles(build.plan.book)))
 
 
 def note_page(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
