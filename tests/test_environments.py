@@ -81,6 +81,27 @@ def test_a_framework_runs_in_an_environment_the_build_makes(tmp_path):
         "chapter [old]": "executed",
     }
 
+    # A build of the other framework alone does not ask that environment what it has installed
+    # (the package's dependencies): its extra pins what its requirements pin.
+    from unittest import mock
+
+    import d2lext.package.dependencies
+
+    asked = []
+    ask = d2lext.package.dependencies.distributions
+
+    def counted(python, modules):
+        asked.append(python)
+        return ask(python, modules)
+
+    next(root.joinpath("_build").rglob("dependencies.json")).unlink()  # what a cold build knows
+    with mock.patch("d2lext.package.dependencies.distributions", counted):
+        alone = rebuild(root, "-D", "d2l_selected=numpy")
+    assert alone.returncode == 0, alone.output
+    assert asked and not any(".venvs" in python for python in asked), asked
+    pyproject = (root / "_build" / "d2l" / "pyproject.toml").read_text()
+    assert 'old = ["matplotlib==3.8.4", "numpy==1.26.4"]' in pyproject
+
 
 def test_an_environment_that_cannot_be_made_is_one_line(tmp_path):
     root = write_book(tmp_path, "# Chapter\n", conf_extra=CONF)
