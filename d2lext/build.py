@@ -448,7 +448,9 @@ class BookBuild:
         waited = 0.0
         if missing:
             rerun = f" ({len(writers)} again: later chapters read their files)" if writers else ""
-            self.log.info(f"executing {len(missing)} runs{rerun} on {min(config.jobs, len(missing))} kernels at once")
+            at_once = min(config.jobs, len(missing))
+            how = f"{len(missing)} runs{rerun}, {at_once} at a time, each" if len(missing) > 1 else f"1 run{rerun}"
+            self.log.info(f"executing {how} in a kernel of its own")
             engine = self.engine()
             try:
                 results += engine.execute(missing, timeout=self.timeout_of, report=finished)

@@ -66,6 +66,7 @@ def test_rebuilds_execute_only_what_changed(tmp_path):
     edit(root / "a.md", "print('value', random.random(), 'token'", "print('value', random.random(),  'token'")
     torch_edit = rebuild(root)
     assert report(root) == {"a [numpy]": "cached", "a [torch]": "executed"}
+    assert "executing 1 run in a kernel of its own" in torch_edit.output
     after = values(torch_edit, "a")
     assert after["numpy"] == first_a["numpy"] and after["torch"] != first_a["torch"]
 
