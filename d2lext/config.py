@@ -286,6 +286,15 @@ def _format(raw: Any, parsed: dict) -> str:
     return raw
 
 
+_MATH = ("build", "browser")
+
+
+def _math(raw: Any, parsed: dict) -> str:
+    if raw not in _MATH:
+        raise BookError(f"d2l_math must be one of {', '.join(_MATH)}, not {raw!r}")
+    return raw
+
+
 def _only(raw: Any, parsed: dict) -> tuple[str, ...]:
     """``"chapter_optimization/gd chapter_optimization/sgd"`` (or a list) -> the names, in order;
     checked against the book's documents once they are found (``plan/partial.py``)."""
@@ -355,6 +364,14 @@ class BookConfig:
         default=(),
     )
     """The documents a partial build executes and writes, as named (``ONLY=``); empty: all."""
+    math: str = option(
+        "build",
+        _math,
+        "where math is typeset: build (when pages are written, by MathJax in Node; readers load no math "
+        "script) or browser (by MathJax in the reader's browser)",
+        rebuild="html",
+        default="build",
+    )
     retry_failed: bool = option(
         False,
         _flag,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import EVERY_FRAMEWORK, EVERY_LABEL, PAGE, REPO
+from conftest import EVERY_FRAMEWORK, EVERY_LABEL, PAGE, REPO, build, write_book
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO / "_build" / "test-output" / "browser"
@@ -124,11 +124,13 @@ def reader(browser, site):
 
 
 def typeset(reader: Reader) -> None:
-    reader.page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
-    reader.page.evaluate("() => MathJax.startup.promise")
+    """Math is typeset when the site is built: what is left to wait for is the fonts."""
+    reader.page.evaluate("() => document.fonts.ready.then(() => true)")
 
 
 def test_section_loads_only_from_the_site_and_typesets_math(reader, real_book):
+    requested: list[str] = []
+    reader.page.on("request", lambda request: requested.append(request.url))
     reader.open(f"{PAGE}.html")
     typeset(reader)
     assert reader.external == [] and reader.failed == [] and reader.errors == []
@@ -138,6 +140,16 @@ def test_section_loads_only_from_the_site_and_typesets_math(reader, real_book):
     assert reader.page.locator("mjx-container").count() == len(math)
     text = reader.page.locator("main").inner_text()
     assert "\\(" not in text and "\\[" not in text and "$$" not in text
+    # Typeset when the site was built: the page loads no math script, only MathJax's fonts.
+    assert not [url for url in requested if url.endswith(".js") and "mathjax" in url.lower()], requested
+    assert [url for url in requested if "/mathjax/" in url and url.endswith(".woff")]
+    # Screen readers get each formula as MathML, as MathJax gives it in a browser.
+    assert reader.page.locator("mjx-container mjx-assistive-mml math").count() == len(math)
+    # Drawn at the size MathJax gives it in a browser: x-height matched to the text around it.
+    ratio = reader.page.locator("p mjx-container").first.evaluate(
+        "c => parseFloat(getComputedStyle(c).fontSize) / parseFloat(getComputedStyle(c.parentElement).fontSize)"
+    )
+    assert 1.0 < ratio < 1.6
     assert re.search(r"^2\.1 优化和深度学习", reader.page.locator("main h1:has(.section-number)").inner_text())
 
 
@@ -386,3 +398,113 @@ def test_on_a_wide_screen_the_menu_button_folds_the_navigation(reader):
     assert reader.page.locator("main").bounding_box()["x"] < 100  # the page takes the room
     shown(reader, "button.primary-toggle").click()
     assert sidebar.is_visible()
+
+
+#: A cold load of 11.1 with six frameworks, as a reader on a slow connection meets it: at most these.
+MOST_BYTES, MOST_REQUESTS, MOST_DOM_READY_MS = 1_200_000, 35, 1000
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_section_with_six_frameworks_is_light(browser, every_site, width):
+    """Bytes, requests and DOMContentLoaded of 11.1 (six tabs, 30 figures) loaded cold from the
+    test server: no Font Awesome script, no math script, figures of hidden tabs not requested."""
+    reader = Reader(browser, every_site)
+    try:
+        reader.page.set_viewport_size({"width": width, "height": 844})
+        loaded: dict[str, int] = {}
+        reader.page.on("requestfinished", lambda r: loaded.__setitem__(r.url, sum(r.sizes().values())))
+        reader.open(f"{PAGE}.html")
+        reader.page.wait_for_load_state("networkidle")
+        ready = reader.page.evaluate("() => performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd")
+        weight = sum(size for url, size in loaded.items() if not url.startswith("data:"))
+        heaviest = sorted(loaded.items(), key=lambda item: -item[1])[:5]
+        assert weight < MOST_BYTES, heaviest
+        assert len(loaded) < MOST_REQUESTS, sorted(loaded)
+        assert ready < MOST_DOM_READY_MS
+        assert not [url for url in loaded if "fontawesome.js" in url or "tex-mml-chtml" in url]
+        figures = [url for url in loaded if "/_images/" in url]
+        assert 0 < len(figures) <= 5  # the chosen tab's, as far as the reader has scrolled: not the 30
+        # The icons are there all the same, drawn from the theme's font cut to them.
+        icon = reader.page.locator(".theme-switch-button i.fa-solid:visible, button i.fa-solid:visible").first
+        assert icon.evaluate("i => getComputedStyle(i, '::before').content") not in ("none", "normal", '""')
+        assert icon.evaluate("i => document.fonts.check('900 16px \"Font Awesome 7 Free\"', i.textContent)")
+        assert reader.external == [] and reader.failed == [] and reader.errors == []
+    finally:
+        reader.context.close()
+
+
+#: Formulas of every kind the book has: inline, numbered display, aligned, fractions, matrices.
+MATH_CHAPTER = r"""# Math
+
+For any objective function $f(x)$, if the value of $f(x)$ at $x$ is smaller than at any other
+point near $x$, then $f(x)$ may be a local minimum; $\mathbf{H} \in \mathbb{R}^{d \times d}$ has $d$
+eigenvalues, and $\frac{\partial^2 f}{\partial x_i \partial x_j}$ is one entry.
+
+$$f(x) = x \cdot \cos(\pi x) \text{ for } -1.0 \leq x \leq 2.0,$$ (eq-first)
+
+$$
+\begin{aligned}
+R(f) &= E_{p(x, y)} [\ell(f(x), y)] \\
+\hat{R}(f) &= \frac{1}{n} \sum_{i=1}^n \ell(f(x_i), y_i)
+\end{aligned}
+$$ (eq-risk)
+
+$$\mathbf{H} = \begin{bmatrix} \frac{\partial^2 f}{\partial x_1^2} & \cdots \\ \vdots & \ddots \end{bmatrix}$$
+
+See {eq}`eq-first` and {eq}`eq-risk`.
+"""
+
+
+@pytest.fixture(scope="module")
+def math_sites(tmp_path_factory):
+    """One chapter of formulas, typeset when built and typeset by MathJax in the browser."""
+    sites = {}
+    for where in ("build", "browser"):
+        root = write_book(tmp_path_factory.mktemp(f"math-{where}"), MATH_CHAPTER, conf_extra="math_number_all = True")
+        result = build(root, "-D", f"d2l_math={where}")
+        assert result.returncode == 0, result.output
+        sites[where] = serve(result.html)
+    yield {where: f"http://127.0.0.1:{server.server_port}/" for where, server in sites.items()}
+    for server in sites.values():
+        server.shutdown()
+
+
+def test_math_typeset_when_built_looks_as_mathjax_draws_it_in_the_browser(browser, math_sites):
+    from PIL import Image, ImageChops
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shots: dict[str, list] = {}
+    for where, site in math_sites.items():
+        reader = Reader(browser, site)
+        try:
+            reader.open("chapter.html")
+            if where == "browser":
+                reader.page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+                reader.page.evaluate("() => MathJax.startup.promise")
+            else:
+                assert reader.page.locator("script[src*='mathjax']").count() == 0
+            typeset(reader)
+            assert reader.page.locator("span.eqno").count() == 3  # numbered, as math_number_all asks
+            assert reader.page.locator("mjx-container").count() == reader.page.locator(".math").count() == 11
+            assert reader.page.locator("mjx-merror").count() == 0
+            # MathML for screen readers, as MathJax gives it in a browser.
+            assert reader.page.locator("mjx-assistive-mml math").count() == 11
+            boxes = reader.page.locator("mjx-container").evaluate_all(
+                "cs => cs.map(c => { const r = c.getBoundingClientRect(); return [r.width, r.height]; })"
+            )
+            shots[where] = [boxes]
+            for index, element in enumerate([reader.page.locator("p").first, *reader.page.locator("div.math").all()]):
+                path = SCREENSHOTS / f"math-{where}-{index}.png"
+                element.screenshot(path=str(path))
+                shots[where].append(Image.open(path).convert("RGB"))
+            assert reader.external == [] and reader.failed == [] and reader.errors == []
+        finally:
+            reader.context.close()
+    built, in_browser = shots["build"], shots["browser"]
+    for (width, height), (expected_width, expected_height) in zip(built[0], in_browser[0], strict=True):
+        assert abs(width - expected_width) <= 0.5 and abs(height - expected_height) <= 0.5
+    for mine, theirs in zip(built[1:], in_browser[1:], strict=True):
+        assert mine.size == theirs.size
+        difference = ImageChops.difference(mine, theirs).convert("L")
+        strong = difference.point(lambda value: 255 if value > 96 else 0).histogram()[255]
+        assert strong <= mine.size[0] * mine.size[1] // 1000  # anti-aliasing at most, not another drawing

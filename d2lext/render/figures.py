@@ -4,6 +4,9 @@ MyST-NB gives an output image its file name as ``alt``, which tells a screen rea
 matplotlib's SVG keeps every text it draws (axis labels, legend, annotations) as a comment next
 to its glyphs; the alternative text lists those, so a reader hears what the figure labels.
 An ``alt`` the author set (MyST-NB's ``mystnb: image: alt:`` cell metadata) is kept.
+
+Output figures load lazily (``loading="lazy"``): those in the tabs of frameworks the reader did not
+choose are hidden and never requested, those further down the page when the reader gets there.
 """
 
 from __future__ import annotations
@@ -55,16 +58,17 @@ def alt_text(svg: str, language: str = "") -> str:
 
 
 class FigureText(SphinxTransform):
-    """Give cell-output SVG figures an ``alt`` from the labels they draw."""
+    """Give cell-output SVG figures an ``alt`` from the labels they draw; load output figures lazily."""
 
     default_priority = 810  # after MyST-NB has rendered the outputs
 
     def apply(self, **kwargs) -> None:
         for image in self.document.findall(nodes.image):
             uri = image.get("uri", "")
-            if not uri.endswith(".svg") or image.get("alt", uri) != uri:
-                continue
             if not any(parent.get("nb_element") == "cell_code_output" for parent in _ancestors(image)):
+                continue
+            image.setdefault("loading", "lazy")
+            if not uri.endswith(".svg") or image.get("alt", uri) != uri:
                 continue
             path = Path(self.env.relfn2path(uri, self.env.docname)[1])
             try:

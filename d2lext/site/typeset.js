@@ -1,0 +1,52 @@
+// Typesets TeX as MathJax's CommonHTML, the way MathJax does it in a reader's browser, for pages
+// that then load no math script. Run by d2lext/site/math.py:
+//   node typeset.js <mathjax folder> '<the TeX input's options, JSON>'
+// Reads one JSON request a line: {"formulas": [[tex, display], ...]} and answers one
+// JSON line: {"html": [markup, ...], "css": "the stylesheet those formulas need", "errors": [...]}.
+const readline = require("readline");
+
+const folder = process.argv[2];
+const tex = JSON.parse(process.argv[3] || "{}");
+global.MathJax = {
+  loader: {
+    paths: { mathjax: folder },
+    load: ["input/tex", "output/chtml", "adaptors/liteDOM", "a11y/assistive-mml"],
+    require: require,
+    failed: (error) => {
+      process.stderr.write(`MathJax cannot load ${error.package}: ${error.message}\n`);
+      process.exit(1);
+    },
+  },
+  tex: tex,
+  chtml: { fontURL: "@FONTS@" },
+  startup: { typeset: false },
+};
+require(folder + "/startup.js");
+
+MathJax.startup.promise
+  .then(() => {
+    const adaptor = MathJax.startup.adaptor;
+    const lines = readline.createInterface({ input: process.stdin, terminal: false });
+    lines.on("line", (line) => {
+      const request = JSON.parse(line);
+      MathJax.startup.output.clearCache(); // each page gets the stylesheet of its own formulas
+      const errors = [];
+      const html = request.formulas.map(([tex, display]) => {
+        const node = MathJax.tex2chtml(tex, { display });
+        const error = adaptor.tags(node, "mjx-merror")[0];
+        if (error) errors.push([tex, adaptor.getAttribute(error, "data-mjx-error") || adaptor.textContent(error)]);
+        return adaptor.outerHTML(node);
+      });
+      // In a browser, MathJax scales each formula so that its x-height is the surrounding text's
+      // (the ex it measures, over its font's x-height); CSS's ex is that measure, so the same
+      // scale needs no script, and follows the reader's own font.
+      const xHeight = MathJax.startup.output.font.params.x_height;
+      const scale = `\nmjx-container[jax="CHTML"] {\n  font-size: calc(1ex / ${xHeight});\n}\n`;
+      const css = adaptor.textContent(MathJax.chtmlStylesheet()) + scale;
+      process.stdout.write(JSON.stringify({ html, css, errors }) + "\n");
+    });
+  })
+  .catch((error) => {
+    process.stderr.write(String(error && error.message) + "\n");
+    process.exit(1);
+  });
