@@ -254,6 +254,11 @@ def test_figures_are_inline_svg_with_text_and_the_size_the_code_asks(reader):
     figures = [img for img in reader.page.locator(".cell_output img").all() if img.is_visible()]
     assert len(figures) == 5
     for image in figures:
+        assert image.get_attribute("loading") == "lazy"
+        room = image.evaluate("img => img.getBoundingClientRect().width")  # kept before it loads
+        image.scroll_into_view_if_needed()  # where the reader gets to it: it loads
+        image.evaluate("img => img.decode()")
+        assert abs(image.evaluate("img => img.getBoundingClientRect().width") - room) <= 1  # the page did not jump
         assert image.get_attribute("src").endswith(".svg")
         assert image.get_attribute("alt").startswith("图:") and "_images" not in image.get_attribute("alt")
         natural = image.evaluate("img => [img.naturalWidth, img.getBoundingClientRect().width]")
@@ -283,12 +288,19 @@ def test_copy_buttons_sit_on_code_not_on_outputs_and_copy_the_code(reader):
     assert button.evaluate("b => getComputedStyle(b).opacity") == "1"
 
 
+EVERY_FIGURE_LOADED = """() => Promise.all([...document.querySelectorAll('img[loading=lazy]')]
+    .filter((img) => img.checkVisibility())
+    .map((img) => { img.loading = 'eager'; return img.decode().catch(() => null); }))"""
+
+
 def test_screenshots_of_the_section_in_each_framework(reader):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     reader.open(f"{PAGE}.html")
     typeset(reader)
     for label, name in (("PyTorch", "torch"), ("NumPy", "numpy")):
         reader.page.locator("label.sd-tab-label", has_text=label).first.click()
+        # The whole page at once: its lazy figures as a reader scrolling down would have them.
+        reader.page.evaluate(EVERY_FIGURE_LOADED)
         reader.page.screenshot(path=str(SCREENSHOTS / f"optimization-intro-{name}.png"), full_page=True)
         reader.page.screenshot(path=str(SCREENSHOTS / f"optimization-intro-{name}-top.png"))
     for name in ("torch", "numpy"):
