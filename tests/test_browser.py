@@ -362,6 +362,28 @@ def test_a_save_marker_links_to_its_api_entry(reader):
     assert reader.errors == []
 
 
+def test_a_save_marker_of_a_shared_listing_follows_the_chosen_framework(reader):
+    """A listing shown once for every framework: its markers lead to the chosen framework's entry,
+    and a marker at the end of a definition over several lines names that definition."""
+    reader.open("chapter_preliminaries/plotting.html")
+    shared = reader.page.locator(".cell:not(.sd-tab-content .cell) .cell_input a.d2l-save-link")
+    assert shared.count() == 4  # use_svg_display, set_figsize, set_axes, plot: outside any tab
+    first, last = shared.first, shared.last
+    assert first.get_attribute("href") == "../api.html#d2l.torch.use_svg_display"  # PyTorch, the first tab
+    assert first.get_attribute("title") == "d2l.torch.use_svg_display"
+    assert last.get_attribute("title") == "d2l.torch.plot"  # def plot(X, ..., \n ..., axes=None):  #@save
+    reader.page.locator("label.sd-tab-label", has_text="NumPy").first.click()
+    assert first.get_attribute("href") == "../api.html#d2l.numpy.use_svg_display"
+    assert last.get_attribute("title") == "d2l.numpy.plot"
+    last.click()
+    reader.page.wait_for_load_state("load")
+    assert reader.page.url.endswith("/api.html#d2l.numpy.plot")
+    assert reader.page.locator("dt#d2l\\.numpy\\.plot").is_visible()
+    reader.open("chapter_preliminaries/plotting.html")  # the stored choice, on arriving
+    assert shared.first.get_attribute("title") == "d2l.numpy.use_svg_display"
+    assert reader.errors == []
+
+
 def shown(reader, selector: str):
     """The one button matching ``selector`` that a reader can see."""
     (button,) = [b for b in reader.page.locator(selector).all() if b.is_visible()]

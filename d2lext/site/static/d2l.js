@@ -38,48 +38,120 @@
 })();
 
 // Each #@save marker in a listing links to what it saved on the API page: the function or class
-// defined on its line, in the listing's framework (or the page's only one).
+// it marks, in the listing's framework. A listing shown once for every framework (a shared cell)
+// links to the framework the reader chose, and follows the choice.
 (() => {
+  const GROUP = "framework";
+  const DEFINITION = /^\s*(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)/;
+
   function meta(name) {
     const tag = document.querySelector(`meta[name="${name}"]`);
     return tag ? tag.content : null;
   }
 
-  function frameworkOf(element) {
-    const content = element.closest(".sd-tab-content");
-    const label = content && content.previousElementSibling;
-    if (label && label.dataset && label.dataset.syncId) return label.dataset.syncId;
-    const selected = (meta("d2l-frameworks") || "").split(" ").filter(Boolean);
-    return selected.length === 1 ? selected[0] : null;
+  function selected() {
+    return (meta("d2l-frameworks") || "").split(" ").filter(Boolean);
   }
 
-  function lineBefore(span) {
-    // The text of the marker's line: the highlighted tokens before it, back to a line break.
-    let text = "";
-    for (let node = span.previousSibling; node; node = node.previousSibling) {
-      const piece = node.textContent;
-      const end = piece.lastIndexOf("\n");
-      if (end >= 0) return piece.slice(end + 1) + text;
-      text = piece + text;
+  function tabOf(element) {
+    const content = element.closest(".sd-tab-content");
+    const label = content && content.previousElementSibling;
+    return label && label.dataset && label.dataset.syncId ? label.dataset.syncId : null;
+  }
+
+  function chosen() {
+    // The framework whose tabs are shown (sphinx-design restored the stored choice), else the first.
+    const label = document.querySelector(`.sd-tab-set > input:checked + label[data-sync-group="${GROUP}"]`);
+    if (label) return label.dataset.syncId;
+    let stored = null;
+    try {
+      stored = window.localStorage.getItem("sphinx-design-tab-id-" + GROUP);
+    } catch (err) {
+      stored = null;
     }
-    return text;
+    return selected().includes(stored) ? stored : selected()[0] || null;
+  }
+
+  function textAround(span) {
+    // The listing's text before the marker and after it.
+    const pre = span.closest("pre");
+    const range = document.createRange();
+    range.selectNodeContents(pre);
+    range.setEndBefore(span);
+    const before = range.toString();
+    range.selectNodeContents(pre);
+    range.setStartAfter(span);
+    return [before, range.toString()];
+  }
+
+  function parenthesesOpened(line) {
+    return (line.match(/[([{]/g) || []).length - (line.match(/[)\]}]/g) || []).length;
+  }
+
+  function definedName(span) {
+    // The definition the marker marks: on a def or class line; on the last line of a def whose
+    // parameters span several lines; or on a decorator line above one.
+    const [before, after] = textAround(span);
+    const lines = before.split("\n");
+    const own = lines[lines.length - 1];
+    let found = DEFINITION.exec(own);
+    if (found) return found[1];
+    if (/^\s*@/.test(own)) {
+      for (const line of after.split("\n").slice(1)) {
+        if (/^\s*@/.test(line)) continue;
+        found = DEFINITION.exec(line);
+        return found ? found[1] : null;
+      }
+      return null;
+    }
+    let open = parenthesesOpened(own.replace(/#.*$/, ""));
+    for (let index = lines.length - 2; index >= 0 && open < 0; index--) {
+      const line = lines[index].replace(/#.*$/, "");
+      open += parenthesesOpened(line);
+      if (open === 0) {
+        found = DEFINITION.exec(line);
+        return found ? found[1] : null;
+      }
+    }
+    return null;
+  }
+
+  function point(link, framework) {
+    const api = meta("d2l-api");
+    const pkg = meta("d2l-package") || "d2l";
+    const name = link.dataset.name;
+    const entry = name && framework ? `${pkg}.${framework}.${name}` : null;
+    link.href = entry ? `${api}#${entry}` : api;
+    link.title = entry || (framework ? `${pkg}.${framework}` : pkg);
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    const api = meta("d2l-api");
-    const pkg = meta("d2l-package") || "d2l";
-    if (!api) return;
+    if (!meta("d2l-api")) return;
+    const shared = [];
     document.querySelectorAll(".cell_input pre span.c1").forEach((span) => {
       if (span.textContent.trim() !== "#@save") return;
-      const defined = /^\s*(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)/.exec(lineBefore(span));
-      const framework = frameworkOf(span);
       const link = document.createElement("a");
       link.className = "d2l-save-link";
-      link.href = defined && framework ? `${api}#${pkg}.${framework}.${defined[1]}` : api;
-      link.title = defined ? `${pkg}.${framework}.${defined[1]}` : `${pkg}`;
+      const name = definedName(span);
+      if (name) link.dataset.name = name;
       link.textContent = span.textContent;
       span.textContent = "";
       span.appendChild(link);
+      const tab = tabOf(span) || (selected().length === 1 ? selected()[0] : null);
+      if (tab) {
+        point(link, tab);
+      } else {
+        shared.push(link);
+      }
+    });
+    if (!shared.length) return;
+    // After sphinx-design has restored the stored choice (it also runs on DOMContentLoaded).
+    setTimeout(() => shared.forEach((link) => point(link, chosen())), 0);
+    document.addEventListener("change", (event) => {
+      const label = event.target.nextElementSibling;
+      if (label && label.dataset && label.dataset.syncGroup === GROUP) {
+        shared.forEach((link) => point(link, label.dataset.syncId));
+      }
     });
   });
 })();
