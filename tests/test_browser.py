@@ -545,3 +545,89 @@ def test_math_typeset_when_built_looks_as_mathjax_draws_it_in_the_browser(browse
         difference = ImageChops.difference(mine, theirs).convert("L")
         strong = difference.point(lambda value: 255 if value > 96 else 0).histogram()[255]
         assert strong <= mine.size[0] * mine.size[1] // 1000  # anti-aliasing at most, not another drawing
+
+
+LAUNCH_CONF = """
+d2l_launch = {
+    "Colab": {
+        "url": "https://colab.research.google.com/github/{repo}/blob/master/{path}",
+        "repos": {"torch": "d2l-ai/d2l-zh-pytorch-colab"},
+    },
+    "SageMaker Studio Lab": {
+        "url": "https://studiolab.sagemaker.aws/import/github/{repo}/blob/master/{path}",
+        "repos": {"torch": "d2l-ai/d2l-zh-pytorch-sagemaker", "numpy": "example/numpy-sagemaker"},
+    },
+}
+"""
+LAUNCH_CHAPTER = """# Chapter
+
+```{code-cell} ipython3
+:tags: [numpy]
+print("numpy")
+```
+
+```{code-cell} ipython3
+:tags: [torch]
+print("torch")
+```
+"""
+
+
+@pytest.fixture(scope="module")
+def launch_site(tmp_path_factory):
+    result = build(write_book(tmp_path_factory.mktemp("launch"), LAUNCH_CHAPTER, conf_extra=LAUNCH_CONF))
+    assert result.returncode == 0, result.output
+    server = serve(result.html)
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_launch_links_follow_the_chosen_framework_and_ask_nothing_of_other_sites(browser, launch_site, width):
+    reader = Reader(browser, launch_site)
+    try:
+        reader.page.set_viewport_size({"width": width, "height": 844})
+        reader.open("chapter.html")
+        line = reader.page.locator("p.d2l-notebooks + p.d2l-launch")  # under the title, after the downloads
+        colab = line.locator(".d2l-launch-service", has_text="Colab")
+        studio = line.locator(".d2l-launch-service", has_text="SageMaker Studio Lab")
+        # NumPy, the first tab: no Colab notebooks of it; SageMaker Studio Lab's.
+        assert reader.chosen() == ["NumPy"]
+        assert colab.is_hidden() and studio.is_visible()
+        assert studio.inner_text() == "SageMaker Studio Lab: NumPy"
+        link = studio.locator("a:visible")
+        assert link.get_attribute("href") == (
+            "https://studiolab.sagemaker.aws/import/github/example/numpy-sagemaker/blob/master/chapter.ipynb"
+        )
+        reader.page.locator("label.sd-tab-label", has_text="PyTorch").first.click()
+        assert line.inner_text() == "Run online: Colab: PyTorch · SageMaker Studio Lab: PyTorch"
+        link = colab.locator("a:visible")
+        assert link.get_attribute("href") == (
+            "https://colab.research.google.com/github/d2l-ai/d2l-zh-pytorch-colab/blob/master/chapter.ipynb"
+        )
+        assert reader.page.evaluate("() => document.documentElement.scrollWidth") <= width
+        assert reader.external == []  # nothing asked of Colab or anyone until the reader clicks
+        link.click()
+        reader.page.wait_for_timeout(300)
+        assert reader.external and reader.external[0].startswith("https://colab.research.google.com/github/")
+    finally:
+        reader.context.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_one_search_box_in_the_books_language(reader, width):
+    reader.page.set_viewport_size({"width": width, "height": 844})
+    reader.open(f"{PAGE}.html")
+
+    def boxes():
+        return [b for b in reader.page.locator(".search-button-field, .search-button").all() if b.is_visible()]
+
+    assert len(boxes()) == 1
+    boxes()[0].click()
+    field = reader.page.locator("#pst-search-dialog input[name=q]")
+    assert field.is_visible() and field.get_attribute("placeholder") == "搜索..."
+    reader.page.keyboard.press("Escape")
+    if width >= 992:  # the navigation folded away: its box goes with it, the top bar's comes back
+        shown(reader, "button.primary-toggle").click()
+        assert len(boxes()) == 1 and reader.page.locator("#pst-primary-sidebar").is_hidden()
+    assert reader.errors == []

@@ -137,6 +137,24 @@ def test_the_api_page_speaks_the_books_language(real_book):
     assert '[torch]"' in api and "下载" in api
 
 
+def test_the_install_hint_is_in_each_frameworks_tab(real_book):
+    """`pip install "...[numpy]"` in NumPy's tab: the hint follows the reader's choice."""
+    tabs = real_book.page("api").select(".sd-tab-set .sd-tab-content")
+    assert len(tabs) == 2
+    for tab, framework in zip(tabs, ["torch", "numpy"], strict=True):
+        hint = tab.select_one(".d2l-api-install").get_text(" ", strip=True)
+        assert f'pip install "d2l-2.0.0.tar.gz[{framework}]"' in hint
+        assert f"from d2l import {framework} as d2l" in hint
+    heading = real_book.page("api").select_one(".d2l-api-download").get_text(" ", strip=True)
+    assert "[torch]" not in heading and "pip install d2l-2.0.0.tar.gz" in heading
+
+
+def test_the_search_box_speaks_the_books_language(real_book):
+    page = real_book.page("chapter_optimization/optimization-intro")
+    assert [box["placeholder"] for box in page.select("input[placeholder]")] == ["搜索..."]
+    assert "Search..." not in str(page)
+
+
 def test_notebooks_are_plain_markdown_with_the_pages_outputs_numbered_from_one(real_book):
     page = real_book.page("chapter_optimization/optimization-intro")
     names = [a["download"] for a in page.select("a.d2l-notebook")]
@@ -151,12 +169,16 @@ def test_notebooks_are_plain_markdown_with_the_pages_outputs_numbered_from_one(r
     assert streams == []  # the page hides the meshgrid warning (remove-stderr), and so does the notebook
 
 
-def test_one_archive_of_all_notebooks_per_framework(basic_build):
-    links = [a["href"] for a in basic_build.page("chapter").select("a.d2l-notebooks-archive")]
-    assert links == ["notebooks/numpy.zip", "notebooks/torch.zip"]
-    with zipfile.ZipFile(basic_build.html / "notebooks" / "torch.zip") as archive:
-        assert sorted(archive.namelist()) == ["torch/chapter.ipynb", "torch/lib.ipynb"]
-        notebook = nbformat.reads(archive.read("torch/chapter.ipynb").decode(), 4)
+def test_one_archive_of_all_notebooks_per_framework_named_after_the_book_and_framework(basic_build):
+    archives = basic_build.page("chapter").select("a.d2l-notebooks-archive")
+    # "Fixture book", its PyTorch notebooks: not torch.zip, which says neither
+    names = ["fixture-book-numpy-notebooks.zip", "fixture-book-pytorch-notebooks.zip"]
+    assert [a["href"] for a in archives] == [f"notebooks/{name}" for name in names]
+    assert [a["download"] for a in archives] == names
+    with zipfile.ZipFile(basic_build.html / "notebooks" / names[1]) as archive:
+        top = "fixture-book-pytorch-notebooks"
+        assert sorted(archive.namelist()) == [f"{top}/chapter.ipynb", f"{top}/lib.ipynb"]
+        notebook = nbformat.reads(archive.read(f"{top}/chapter.ipynb").decode(), 4)
     assert "import torch" in "\n".join(c.source for c in notebook.cells)
 
 

@@ -93,7 +93,18 @@ def index_site(app: Sphinx, exception: Exception | None) -> None:
         )
 
 
+def search_box_text(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """The search box's placeholder in the book's language ("搜索..."): sphinx-book-theme gives
+    "Search..." from its own catalogs, which lack many languages; Sphinx's own have them. A
+    ``search_bar_text`` the book sets is kept."""
+    from sphinx.locale import _
+
+    if "search_bar_text" not in (app.config.html_theme_options or {}) and "theme_search_bar_text" in context:
+        context["theme_search_bar_text"] = _("Search") + "..."
+
+
 def setup_search(app: Sphinx) -> None:
+    app.connect("html-page-context", search_box_text, priority=600)  # after sphinx-book-theme's
     app.connect("config-inited", chinese_search)
     app.connect("write-started", add_book_terms)
     app.connect("html-page-context", note_page)

@@ -27,6 +27,22 @@
     document.querySelectorAll("a.d2l-notebook").forEach((link) => {
       link.classList.toggle("d2l-chosen", link.classList.contains("d2l-notebook-" + framework));
     });
+    // "Run online": each service's link for the chosen framework only; a service that has no
+    // notebooks of it is hidden, and so is the line when none has.
+    document.querySelectorAll(".d2l-launch").forEach((line) => {
+      let shown = 0;
+      line.querySelectorAll(".d2l-launch-service").forEach((service) => {
+        const links = [...service.querySelectorAll("a.d2l-launch-link")];
+        const mine = framework === null ? null : links.find((link) => link.dataset.framework === framework);
+        links.forEach((link) => (link.hidden = Boolean(mine) && link !== mine));
+        service.querySelectorAll(".d2l-separator").forEach((separator) => (separator.hidden = Boolean(mine)));
+        service.hidden = framework !== null && !mine;
+        const separator = service.querySelector(".d2l-service-separator");
+        if (separator) separator.hidden = shown === 0; // the first service shown has none
+        shown += service.hidden ? 0 : 1;
+      });
+      line.hidden = shown === 0;
+    });
   }
 
   document.addEventListener("change", (event) => {
