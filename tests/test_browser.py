@@ -219,6 +219,9 @@ def test_chinese_search_finds_the_section(reader, query):
     assert link.inner_text() == "2.1 优化和深度学习"  # numbered, as the page's title
     snippet = first.locator("p.context").inner_text()
     assert snippet and "\\(" not in snippet and "\\[" not in snippet and "$" not in snippet  # no TeX
+    assert query in snippet  # the snippet shows the word searched for
+    marks = first.locator("p.context mark").all_inner_texts()
+    assert marks and set(marks) == {query}  # highlighted whole, not character by character
     assert reader.page.locator("#search-results").is_hidden()  # one list of results
     boxes = [box for box in reader.page.locator("input[name=q], .search-button-field").all() if box.is_visible()]
     assert len(boxes) == 1  # one search box: the page's own
@@ -226,6 +229,17 @@ def test_chinese_search_finds_the_section(reader, query):
     reader.page.wait_for_load_state("load")
     assert reader.page.url.endswith("chapter_optimization/optimization-intro.html")
     assert reader.external == [] and reader.errors == []
+
+
+def test_search_snippets_read_math_as_text(reader):
+    """特征值 (eigenvalue): its sentence has formulas, "输入是$k$维向量 ... 将有$k$个特征值"; the
+    snippet reads them as text instead of leaving holes ("是维向量…将有个特征值")."""
+    reader.open("search.html?q=特征值")
+    first = reader.page.locator("#d2l-search-results ul.search li").first
+    first.wait_for(timeout=15000)
+    snippet = first.locator("p.context").inner_text()
+    assert "k个特征值" in snippet and "k维向量" in snippet
+    assert first.locator("p.context mark").all_inner_texts() == ["特征值"]
 
 
 def test_notebook_link_downloads_the_chosen_frameworks_notebook(reader, tmp_path):

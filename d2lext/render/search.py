@@ -21,11 +21,15 @@ from sphinx.builders import Builder
 from ..errors import BookError
 from ..messages import SphinxLog, stop_on_book_errors
 from ..state import book_build, site_state
+from .mathjax import RENDERER
 
 #: Themes whose pages hold their text in ``article.bd-article`` (pydata-sphinx-theme's family).
 ARTICLE_THEMES = frozenset({"sphinx_book_theme", "pydata_sphinx_theme"})
-#: What the index leaves out: TeX (typeset in the browser), heading anchors, the notebook links.
-PAGEFIND_EXCLUDE = (".math", ".headerlink", ".d2l-notebooks", ".copybtn")
+#: What the index leaves out: heading anchors, equation numbers, the notebook and launch links.
+PAGEFIND_EXCLUDE = (".headerlink", ".eqno", ".d2l-notebooks", ".d2l-launch", ".copybtn")
+#: And math, where it is TeX typeset in the reader's browser. Math typeset when the site was built
+#: is indexed as the text of its MathML ("f(x)=x⋅cos(πx)"), so snippets read without holes.
+TEX = ".math"
 
 _CJK_TERM = re.compile(r"^[\u4e00-\u9fff]{2,12}$")
 
@@ -76,7 +80,8 @@ def index_site(app: Sphinx, exception: Exception | None) -> None:
     command = [sys.executable, "-m", "pagefind", "--site", str(outdir)]
     if app.config.html_theme in ARTICLE_THEMES:  # the page's text, without navigation and header
         command += ["--root-selector", "article.bd-article"]
-    for selector in PAGEFIND_EXCLUDE:
+    typeset = getattr(app.builder, "math_renderer_name", None) == RENDERER
+    for selector in PAGEFIND_EXCLUDE if typeset else (*PAGEFIND_EXCLUDE, TEX):
         command += ["--exclude-selectors", selector]
     try:
         done = subprocess.run([*command, "--silent"], capture_output=True, text=True, check=False)

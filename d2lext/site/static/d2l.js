@@ -209,15 +209,66 @@
   const query = new URLSearchParams(window.location.search).get("q");
   if (!query) return;
 
+  const BEFORE = 40; // characters of context before the word found, and after it
+  const AFTER = 70;
+
+  function escapeRegExp(text) {
+    return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  }
+
+  function marked(text, terms) {
+    // The text, escaped, with each whole occurrence of a term in <mark> (not one per character).
+    const node = document.createElement("span");
+    const pattern = new RegExp(`(${terms.map(escapeRegExp).join("|")})`, "gi");
+    text.split(pattern).forEach((piece, index) => {
+      if (!piece) return;
+      if (index % 2) {
+        const mark = document.createElement("mark");
+        mark.textContent = piece;
+        node.append(mark);
+      } else {
+        node.append(piece);
+      }
+    });
+    return node;
+  }
+
+  function snippet(result, query) {
+    // Around the first place the page's text has what was searched (the words together, else
+    // one of them): Pagefind's own excerpt may show none of it (特征值 gave one with 值 only).
+    const text = result.content || "";
+    const terms = query.trim().split(/\s+/).filter(Boolean).sort((a, b) => b.length - a.length);
+    const lower = text.toLowerCase();
+    let at = lower.indexOf(terms.join(" ").toLowerCase());
+    let length = terms.join(" ").length;
+    for (const term of terms) {
+      if (at >= 0) break;
+      at = lower.indexOf(term.toLowerCase());
+      length = term.length;
+    }
+    const excerpt = document.createElement("p");
+    excerpt.className = "context";
+    if (at < 0) {
+      // Not there as typed (Pagefind matched another form): its excerpt, whole words marked.
+      excerpt.innerHTML = (result.excerpt || "").replace(/<\/mark>(\s*)<mark>/g, "$1");
+      return excerpt;
+    }
+    const start = Math.max(0, at - BEFORE);
+    const end = Math.min(text.length, at + length + AFTER);
+    excerpt.append(
+      start > 0 ? "…" : "",
+      marked(text.slice(start, end), terms),
+      end < text.length ? "…" : ""
+    );
+    return excerpt;
+  }
+
   function item(result) {
     const entry = document.createElement("li");
     const link = document.createElement("a");
     link.href = result.url;
     link.textContent = (result.meta && result.meta.title) || result.url;
-    const excerpt = document.createElement("p");
-    excerpt.className = "context";
-    excerpt.innerHTML = result.excerpt; // Pagefind's excerpt: the page's text, escaped, with <mark>
-    entry.append(link, excerpt);
+    entry.append(link, snippet(result, query));
     return entry;
   }
 
