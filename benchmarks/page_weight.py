@@ -27,6 +27,15 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def load(page, address: str) -> dict[str, int]:
+    """Every response the page asked for until the network was idle: address -> bytes."""
+    loaded: dict[str, int] = {}
+    page.on("requestfinished", lambda request: loaded.__setitem__(request.url, sum(request.sizes().values())))
+    page.goto(address)
+    page.wait_for_load_state("networkidle")
+    return loaded
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("site", type=Path)
@@ -47,17 +56,11 @@ def main() -> int:
             for _ in range(arguments.repeat):
                 context = browser.new_context(viewport={"width": width, "height": 844})
                 page = context.new_page()
-                loaded = {}
-                page.on(
-                    "requestfinished", lambda request: loaded.__setitem__(request.url, sum(request.sizes().values()))
-                )
-                page.goto(site + arguments.page)
-                page.wait_for_load_state("networkidle")
+                loaded = load(page, site + arguments.page)
                 ready = page.evaluate("() => performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd")
                 ready_times.append(ready)
-                print(
-                    f"width {width}: {sum(loaded.values())} bytes, {len(loaded)} requests, DOMContentLoaded {ready:.0f} ms"
-                )
+                weight = sum(loaded.values())
+                print(f"width {width}: {weight} bytes, {len(loaded)} requests, DOMContentLoaded {ready:.0f} ms")
                 context.close()
             print(f"width {width}: DOMContentLoaded median {statistics.median(ready_times):.0f} ms")
         browser.close()

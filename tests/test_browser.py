@@ -145,6 +145,13 @@ def test_section_loads_only_from_the_site_and_typesets_math(reader, real_book):
     assert [url for url in requested if "/mathjax/" in url and url.endswith(".woff")]
     # Screen readers get each formula as MathML, as MathJax gives it in a browser.
     assert reader.page.locator("mjx-container mjx-assistive-mml math").count() == len(math)
+    # Selected and copied with the text around it, a formula is its TeX (the glyphs are not text).
+    reader.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=reader.site.rstrip("/"))
+    paragraph = reader.page.locator("p:has(mjx-container)").first
+    paragraph.evaluate("p => window.getSelection().selectAllChildren(p)")
+    reader.page.keyboard.press("Control+C")
+    copied = reader.page.evaluate("() => navigator.clipboard.readText()")
+    assert "$f(x)$" in copied and copied.startswith("对于任何目标函数")
     # Drawn at the size MathJax gives it in a browser: x-height matched to the text around it.
     ratio = reader.page.locator("p mjx-container").first.evaluate(
         "c => parseFloat(getComputedStyle(c).fontSize) / parseFloat(getComputedStyle(c.parentElement).fontSize)"

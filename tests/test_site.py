@@ -42,17 +42,33 @@ def test_each_executed_page_has_a_notebook_per_framework_linked_under_its_title(
     assert any("#@save" in c.source for c in lib.cells)  # markers tell readers what the package holds
 
 
-def test_pages_with_math_load_mathjax_from_the_site(basic_build):
+def test_pages_with_math_are_typeset_when_written_and_load_only_its_fonts_from_the_site(basic_build):
     page = basic_build.page("chapter")
-    assert page.select(".math")
-    scripts = [s["src"] for s in page.select("script[src]") if "mathjax" in s["src"].lower()]
-    assert scripts == [s for s in scripts if s.startswith("_static/mathjax/tex-mml-chtml.js")] and scripts
-    assert (basic_build.html / "_static/mathjax/tex-mml-chtml.js").stat().st_size > 500_000
-    assert (basic_build.html / "_static/mathjax/output/chtml/fonts/woff-v2").is_dir()
+    math = page.select(".math")
+    assert math
+    assert not [s["src"] for s in page.select("script[src]") if "mathjax" in s["src"].lower()]
+    assert len(page.select(".math mjx-container")) == len(math)  # every formula, as MathJax marks it up
+    assert "\\(" not in page.get_text() and "\\[" not in page.get_text()
+    (style,) = page.select("style#d2l-math")
+    fonts = re.findall(r"url\(\"?([^)\"]+\.woff)\"?\)", style.string)
+    assert fonts and all((basic_build.html / font).is_file() for font in fonts)
+    assert not (basic_build.html / "_static/mathjax/tex-mml-chtml.js").exists()  # only the fonts are copied
     for html in basic_build.html.rglob("*.html"):
         text = html.read_text()
         assert not re.search(r"<script[^>]+src=\"(https?:)?//", text), html
         assert not re.search(r"<link[^>]+rel=\"stylesheet\"[^>]+href=\"(https?:)?//", text), html
+
+
+def test_math_left_to_the_browser_loads_mathjax_from_the_site(tmp_path):
+    root = write_book(tmp_path, "# Chapter\n\nInline $x^2$ and\n\n$$y = \\frac{1}{2}$$\n")
+    result = build(root, "-D", "d2l_math=browser")
+    assert result.returncode == 0, result.output
+    page = result.page("chapter")
+    scripts = [s["src"] for s in page.select("script[src]") if "mathjax" in s["src"].lower()]
+    assert scripts == [s for s in scripts if s.startswith("_static/mathjax/tex-mml-chtml.js")] and scripts
+    assert (result.html / "_static/mathjax/tex-mml-chtml.js").stat().st_size > 500_000
+    assert (result.html / "_static/mathjax/output/chtml/fonts/woff-v2").is_dir()
+    assert "\\(x^2\\)" in page.get_text() and not page.select("mjx-container")
 
 
 def test_a_third_party_script_fails_the_build_naming_page_and_address(tmp_path):

@@ -11,6 +11,7 @@ build the fonts in ``_static`` are replaced by copies cut to the glyphs the site
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 from sphinx.application import Sphinx
@@ -18,6 +19,7 @@ from sphinx.jinja2glue import SphinxFileSystemLoader
 
 from ..files import write_if_changed
 from ..site import icons
+from ..state import site_state
 
 TEMPLATES = Path(__file__).parent.parent / "site" / "templates"
 MACROS = "static/webpack-macros.html"
@@ -62,10 +64,18 @@ def cut_fonts(app: Sphinx, exception: Exception | None) -> None:
         return
     outdir = Path(app.outdir)
     static = outdir / "_static"
-    sheets = [sheet.read_text(encoding="utf8", errors="replace") for sheet in sorted(static.rglob("*.css"))]
-    pages = (page.read_text(encoding="utf8", errors="replace") for page in outdir.rglob("*.html"))
-    characters = icons.used_characters(sheets, pages)
     cache = Path(app.doctreedir).parent / ".d2l-cache" / "icons"
+    used = cache / "characters.json"
+    site = site_state(app.env)
+    try:  # a build that wrote no page shows the icons the last one found
+        characters = set(json.loads(used.read_text())) if site is not None and not site.pages_written else None
+    except (OSError, ValueError):
+        characters = None
+    if characters is None:
+        sheets = [sheet.read_text(encoding="utf8", errors="replace") for sheet in sorted(static.rglob("*.css"))]
+        pages = (page.read_text(encoding="utf8", errors="replace") for page in outdir.rglob("*.html"))
+        characters = icons.used_characters(sheets, pages)
+        write_if_changed(used, json.dumps(sorted(characters)))
     for name, source in sources.items():
         font = source.read_bytes()
         key = hashlib.sha256(font + repr(sorted(characters)).encode()).hexdigest()[:32]

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,7 @@ class Typesetter:
         self.tex_options = tex_options or {}
         self._process: subprocess.Popen | None = None
         self._pid = 0
+        self._errors = None
         self._lock = threading.Lock()
 
     def _start(self) -> subprocess.Popen:
@@ -64,11 +66,14 @@ class Typesetter:
             executable = node()
             if executable is None:
                 raise RuntimeError("node is not installed")
+            # What MathJax writes to stderr goes to a file: a pipe nobody reads while it typesets
+            # could fill up and stop it. It is read when the process stops.
+            self._errors = tempfile.TemporaryFile(mode="w+", encoding="utf8")
             self._process = subprocess.Popen(
                 [executable, str(SCRIPT), str(vendor.static_dir() / "mathjax"), json.dumps(self.tex_options)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                stderr=self._errors,
                 text=True,
                 encoding="utf8",
             )
@@ -87,7 +92,8 @@ class Typesetter:
                 raise RuntimeError(f"MathJax in node stopped: {error}") from None
             if not answer:
                 process.wait()
-                message = process.stderr.read().strip().splitlines()
+                self._errors.seek(0)
+                message = self._errors.read().strip().splitlines()
                 raise RuntimeError(f"MathJax in node stopped: {message[-1] if message else process.returncode}")
             found = json.loads(answer)
             return Typeset(found["html"], found["css"], [tuple(error) for error in found["errors"]])
@@ -100,6 +106,6 @@ class Typesetter:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
-            for stream in (self._process.stdout, self._process.stderr):
-                stream.close()
+            self._process.stdout.close()
+            self._errors.close()
         self._process = None

@@ -33,6 +33,7 @@ MathJax.startup.promise
       const errors = [];
       const html = request.formulas.map(([tex, display]) => {
         const node = MathJax.tex2chtml(tex, { display });
+        adaptor.setAttribute(node, "data-tex", tex); // what copying the formula gives (d2l.js)
         const error = adaptor.tags(node, "mjx-merror")[0];
         if (error) errors.push([tex, adaptor.getAttribute(error, "data-mjx-error") || adaptor.textContent(error)]);
         return adaptor.outerHTML(node);

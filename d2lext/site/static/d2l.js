@@ -306,3 +306,39 @@
     document.documentElement.classList.add("d2l-pagefind");
   });
 })();
+
+// Copying text that holds formulas typeset when the site was built: each formula is copied as its
+// TeX ($f(x)$, $$...$$ for a display), where the page's text has no characters for it.
+(() => {
+  const FORMULA = "mjx-container[data-tex]";
+
+  function tex(formula) {
+    const code = formula.getAttribute("data-tex");
+    return formula.getAttribute("display") === "true" ? `$$${code}$$` : `$${code}$`;
+  }
+
+  document.addEventListener("copy", (event) => {
+    const selection = window.getSelection();
+    if (!selection || !selection.rangeCount || !event.clipboardData) return;
+    const range = selection.getRangeAt(0);
+    const start = range.commonAncestorContainer;
+    const within = (start.nodeType === Node.ELEMENT_NODE ? start : start.parentElement).closest(FORMULA);
+    let text;
+    if (within) {
+      text = tex(within); // part of one formula: the formula
+    } else {
+      const fragment = range.cloneContents();
+      const formulas = fragment.querySelectorAll(FORMULA);
+      if (!formulas.length) return;
+      formulas.forEach((formula) => formula.replaceWith(tex(formula)));
+      const holder = document.createElement("div"); // laid out, so that paragraphs keep their breaks
+      holder.style.cssText = "position: fixed; left: -10000px; top: 0; white-space: pre-wrap;";
+      holder.append(fragment);
+      document.body.append(holder);
+      text = holder.innerText;
+      holder.remove();
+    }
+    event.clipboardData.setData("text/plain", text);
+    event.preventDefault();
+  });
+})();
