@@ -491,12 +491,14 @@ def test_section_with_six_frameworks_is_light(browser, every_site, width):
         reader.context.close()
 
 
-#: Formulas of every kind the book has: inline, numbered display, aligned, fractions, matrices.
+#: Formulas of every kind the book has: inline, numbered display, aligned, fractions, matrices,
+#: and an amsmath environment written without delimiters (MyST's amsmath extension).
 MATH_CHAPTER = r"""# Math
 
 For any objective function $f(x)$, if the value of $f(x)$ at $x$ is smaller than at any other
 point near $x$, then $f(x)$ may be a local minimum; $\mathbf{H} \in \mathbb{R}^{d \times d}$ has $d$
-eigenvalues, and $\frac{\partial^2 f}{\partial x_i \partial x_j}$ is one entry.
+eigenvalues, and $\frac{\partial^2 f}{\partial x_i \partial x_j}$ is one entry of it; $\boldsymbol{\epsilon}$
+is bold (an extension MathJax loads when a formula needs it).
 
 $$f(x) = x \cdot \cos(\pi x) \text{ for } -1.0 \leq x \leq 2.0,$$ (eq-first)
 
@@ -509,6 +511,11 @@ $$ (eq-risk)
 
 $$\mathbf{H} = \begin{bmatrix} \frac{\partial^2 f}{\partial x_1^2} & \cdots \\ \vdots & \ddots \end{bmatrix}$$
 
+\begin{align}
+a &= b + c \\
+d &= e
+\end{align}
+
 See {eq}`eq-first` and {eq}`eq-risk`.
 """
 
@@ -518,7 +525,8 @@ def math_sites(tmp_path_factory):
     """One chapter of formulas, typeset when built and typeset by MathJax in the browser."""
     sites = {}
     for where in ("build", "browser"):
-        root = write_book(tmp_path_factory.mktemp(f"math-{where}"), MATH_CHAPTER, conf_extra="math_number_all = True")
+        conf = 'math_number_all = True\nmyst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]'
+        root = write_book(tmp_path_factory.mktemp(f"math-{where}"), MATH_CHAPTER, conf_extra=conf)
         result = build(root, "-D", f"d2l_math={where}")
         assert result.returncode == 0, result.output
         sites[where] = serve(result.html)
@@ -542,11 +550,11 @@ def test_math_typeset_when_built_looks_as_mathjax_draws_it_in_the_browser(browse
             else:
                 assert reader.page.locator("script[src*='mathjax']").count() == 0
             typeset(reader)
-            assert reader.page.locator("span.eqno").count() == 3  # numbered, as math_number_all asks
-            assert reader.page.locator("mjx-container").count() == reader.page.locator(".math").count() == 11
+            assert reader.page.locator("span.eqno").count() == 4  # every display numbered, as math_number_all asks
+            assert reader.page.locator("mjx-container").count() == reader.page.locator(".math").count() == 13
             assert reader.page.locator("mjx-merror").count() == 0
             # MathML for screen readers, as MathJax gives it in a browser.
-            assert reader.page.locator("mjx-assistive-mml math").count() == 11
+            assert reader.page.locator("mjx-assistive-mml math").count() == 13
             boxes = reader.page.locator("mjx-container").evaluate_all(
                 "cs => cs.map(c => { const r = c.getBoundingClientRect(); return [r.width, r.height]; })"
             )

@@ -59,6 +59,15 @@ def test_pages_with_math_are_typeset_when_written_and_load_only_its_fonts_from_t
         assert not re.search(r"<link[^>]+rel=\"stylesheet\"[^>]+href=\"(https?:)?//", text), html
 
 
+def test_a_formula_mathjax_cannot_read_is_a_warning_at_its_page(tmp_path):
+    root = write_book(tmp_path, "# Chapter\n\nFine $x^2$, broken $\\frac{1}{$, bold $\\boldsymbol{x}$.\n")
+    result = build(root)
+    assert result.returncode == 0, result.output
+    assert "chapter.md: WARNING: MathJax cannot read `\\frac{1}{`: Missing close brace [d2l.math]" in result.output
+    page = result.page("chapter")
+    assert len(page.select("mjx-container")) == 3 and len(page.select("mjx-merror")) == 1  # shown as MathJax shows it
+
+
 def test_math_left_to_the_browser_loads_mathjax_from_the_site(tmp_path):
     root = write_book(tmp_path, "# Chapter\n\nInline $x^2$ and\n\n$$y = \\frac{1}{2}$$\n")
     result = build(root, "-D", "d2l_math=browser")

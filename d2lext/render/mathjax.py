@@ -58,8 +58,12 @@ class PageMath:
         if app.builder.format == "html" and getattr(app.builder, "math_renderer_name", None) == RENDERER:
             self.typesetter = math.Typesetter(_tex_options(app.config))
 
-    def patterns(self, config) -> tuple[re.Pattern, re.Pattern]:
+    def patterns(self, config) -> tuple[re.Pattern, ...]:
+        """Inline formulas, display formulas (MyST's amsmath blocks among them), and environments
+        written without delimiters (Sphinx's ``nowrap``: MathJax finds ``\\begin{align}`` in a
+        page's text), as the MathJax renderer's visitors write them."""
         inline, display = config.mathjax_inline, config.mathjax_display
+        block = r'<div class="(?:[^"]*\s)?math notranslate nohighlight(?:\s[^"]*)?"[^>]*>'
         return (
             re.compile(
                 r'(<span class="math notranslate nohighlight">)'
@@ -70,13 +74,14 @@ class PageMath:
                 re.DOTALL,
             ),
             re.compile(
-                r'(<div class="math notranslate nohighlight"[^>]*>\s*(?:<span class="eqno">.*?</span>)?)'
+                rf'({block}\s*(?:<span class="eqno">.*?</span>)?)'
                 + re.escape(display[0])
                 + "(.*?)"
                 + re.escape(display[1])
                 + "(</div>)",
                 re.DOTALL,
             ),
+            re.compile(rf"({block}\s*)(\\begin\{{.*?)(</div>)", re.DOTALL),
         )
 
     @stop_on_book_errors
@@ -85,12 +90,13 @@ class PageMath:
         if self.typesetter is None or not body or not context.get("has_maths_elements", True):
             return
         found = []  # (start, end, before, tex, after, display), in page order
-        for display, pattern in enumerate(self.patterns(app.config)):
+        for kind, pattern in enumerate(self.patterns(app.config)):
             for match in pattern.finditer(body):
-                found.append((match.start(), match.end(), match[1], html.unescape(match[2]), match[3], bool(display)))
+                found.append((match.start(), match.end(), match[1], html.unescape(match[2]), match[3], kind > 0))
+        found.sort()
+        found = [match for index, match in enumerate(found) if index == 0 or match[0] >= found[index - 1][1]]
         if not found:
             return
-        found.sort()
         try:
             typeset = self.typesetter.typeset([(tex, display) for _, _, _, tex, _, display in found])
         except RuntimeError as error:
@@ -111,12 +117,13 @@ class PageMath:
             self.typesetter.close()
 
 
-def visit_math(self, node) -> None:
-    sphinx_mathjax.html_visit_math(self, node)
-
-
-def visit_displaymath(self, node) -> None:
-    sphinx_mathjax.html_visit_displaymath(self, node)
+def same_markup_as_mathjax(app: Sphinx) -> None:
+    """This renderer writes what the MathJax renderer's visitors write, as extensions left them
+    (MyST's amsmath blocks are numbered by its own), then typesets it when the page is written."""
+    registry = app.registry
+    if "mathjax" in registry.html_inline_math_renderers:
+        registry.html_inline_math_renderers[RENDERER] = registry.html_inline_math_renderers["mathjax"]
+        registry.html_block_math_renderers[RENDERER] = registry.html_block_math_renderers["mathjax"]
 
 
 def copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
@@ -165,10 +172,15 @@ def say_where_math_is_typeset(app: Sphinx) -> None:
 
 def setup_mathjax(app: Sphinx) -> None:
     page_math = PageMath()
-    app.add_html_math_renderer(RENDERER, inline_renderers=(visit_math, None), block_renderers=(visit_displaymath, None))
+    app.add_html_math_renderer(
+        RENDERER,
+        inline_renderers=(sphinx_mathjax.html_visit_math, None),
+        block_renderers=(sphinx_mathjax.html_visit_displaymath, None),
+    )
     app.connect("config-inited", use_local_mathjax)
     app.connect("builder-inited", check_mathjax_installed)
     app.connect("builder-inited", say_where_math_is_typeset)
+    app.connect("builder-inited", same_markup_as_mathjax, priority=900)  # after MyST's override
     app.connect("builder-inited", page_math.start)
     app.connect("html-page-context", page_math.page)
     app.connect("build-finished", page_math.finish)

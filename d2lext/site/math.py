@@ -96,6 +96,8 @@ class Typesetter:
                 message = self._errors.read().strip().splitlines()
                 raise RuntimeError(f"MathJax in node stopped: {message[-1] if message else process.returncode}")
             found = json.loads(answer)
+            if "error" in found:
+                raise RuntimeError(f"MathJax failed: {found['error']}")
             return Typeset(found["html"], found["css"], [tuple(error) for error in found["errors"]])
 
     def close(self) -> None:

@@ -23,28 +23,40 @@ global.MathJax = {
 };
 require(folder + "/startup.js");
 
+// One page: its formulas in order (an extension TeX loads on first use, \boldsymbol's, makes
+// MathJax retry: the promise form waits for it), then the stylesheet they need.
+async function typeset(request) {
+  const adaptor = MathJax.startup.adaptor;
+  MathJax.startup.output.clearCache(); // each page gets the stylesheet of its own formulas
+  const errors = [];
+  const html = [];
+  for (const [tex, display] of request.formulas) {
+    const node = await MathJax.tex2chtmlPromise(tex, { display });
+    adaptor.setAttribute(node, "data-tex", tex); // what copying the formula gives (d2l.js)
+    const error = adaptor.tags(node, "mjx-merror")[0];
+    if (error) errors.push([tex, adaptor.getAttribute(error, "data-mjx-error") || adaptor.textContent(error)]);
+    html.push(adaptor.outerHTML(node));
+  }
+  // In a browser, MathJax scales each formula so that its x-height is the surrounding text's
+  // (the ex it measures, over its font's x-height); CSS's ex is that measure, so the same
+  // scale needs no script, and follows the reader's own font.
+  const xHeight = MathJax.startup.output.font.params.x_height;
+  // MathJax sets that scale as a percentage with one decimal: rounded the same, where CSS can.
+  const size = `calc(1ex / ${xHeight})`;
+  const scale = `\nmjx-container[jax="CHTML"] {\n  font-size: ${size};\n  font-size: round(${size}, 0.001em);\n}\n`;
+  const css = adaptor.textContent(MathJax.chtmlStylesheet()) + scale;
+  return { html, css, errors };
+}
+
 MathJax.startup.promise
   .then(() => {
-    const adaptor = MathJax.startup.adaptor;
     const lines = readline.createInterface({ input: process.stdin, terminal: false });
+    let queue = Promise.resolve(); // one page at a time, answered in order
     lines.on("line", (line) => {
-      const request = JSON.parse(line);
-      MathJax.startup.output.clearCache(); // each page gets the stylesheet of its own formulas
-      const errors = [];
-      const html = request.formulas.map(([tex, display]) => {
-        const node = MathJax.tex2chtml(tex, { display });
-        adaptor.setAttribute(node, "data-tex", tex); // what copying the formula gives (d2l.js)
-        const error = adaptor.tags(node, "mjx-merror")[0];
-        if (error) errors.push([tex, adaptor.getAttribute(error, "data-mjx-error") || adaptor.textContent(error)]);
-        return adaptor.outerHTML(node);
-      });
-      // In a browser, MathJax scales each formula so that its x-height is the surrounding text's
-      // (the ex it measures, over its font's x-height); CSS's ex is that measure, so the same
-      // scale needs no script, and follows the reader's own font.
-      const xHeight = MathJax.startup.output.font.params.x_height;
-      const scale = `\nmjx-container[jax="CHTML"] {\n  font-size: calc(1ex / ${xHeight});\n}\n`;
-      const css = adaptor.textContent(MathJax.chtmlStylesheet()) + scale;
-      process.stdout.write(JSON.stringify({ html, css, errors }) + "\n");
+      queue = queue
+        .then(() => typeset(JSON.parse(line)))
+        .then((answer) => process.stdout.write(JSON.stringify(answer) + "\n"))
+        .catch((error) => process.stdout.write(JSON.stringify({ error: String((error && error.message) || error) }) + "\n"));
     });
   })
   .catch((error) => {
