@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import sphinx.builders.latex
-from conftest import REPO, run_with_package
+from conftest import REPO, formula_text, run_with_package
 from sphinx.config import Config
 from sphinx.util.tags import Tags
 from test_d2lbook import build_project, d2lbook_project, tab_code
@@ -401,7 +401,7 @@ def test_figures_tables_and_every_equation_are_numbered_per_section_as_the_publi
     prose = [div for div in gd.select("div.math") if not div.find_parent(class_="cell_output")]
     assert len(prose) == 5 and all(div.select("span.eqno") for div in prose)  # every display equation
     (printed,) = gd.select(".cell_output div.math")  # what a cell prints is an output, not numbered
-    assert "\\eta = 0.2" in printed.get_text() and not printed.select("span.eqno")
+    assert "\\eta = 0.2" in formula_text(printed) and not printed.select("span.eqno")
     text = gd.get_text(" ", strip=True)
     assert "From (2.2.1) follows (2.2.4) ; Table 2.2.1 lists learning rates" in text
     assert "and Figure 2.1.1 shows a convex set." in text
