@@ -33,6 +33,7 @@ from .plan import resolve
 from .render.api import setup_api
 from .render.equations import setup_equations
 from .render.figures import setup_figures
+from .render.icons import setup_icons
 from .render.mathjax import setup_mathjax
 from .render.notebook_links import setup_notebook_links
 from .render.offline import setup_offline
@@ -300,6 +301,7 @@ def setup(app: Sphinx) -> dict:
     setup_equations(app)
     setup_notebook_links(app)
     setup_mathjax(app)
+    setup_icons(app)
     setup_search(app)
     setup_offline(app)
     setup_references(app)
