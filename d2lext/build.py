@@ -32,6 +32,7 @@ from myst_parser.config.main import MdParserConfig
 
 from .config import BookConfig, Framework
 from .errors import BookError, ExecutionFailed
+from .execute.cluster import Cluster, last_seconds_in
 from .execute.engine import Engine
 from .execute.environments import (
     Environments,
@@ -134,7 +135,7 @@ class BookBuild:
         self.unshown: dict[str, set[str]] = {}
         """Documents read without being built (partial build): the frameworks whose runs are not
         cached, so their pages were read without those outputs."""
-        self._engine: Engine | None = None
+        self._engine: Engine | Cluster | None = None
         self._lock = BuildLock(root / ".d2l.lock")
         self._progress: Progress | None = None
         self._documents: set[str] = set()
@@ -161,8 +162,28 @@ class BookBuild:
 
     # ------------------------------------------------------------------ kernels
 
-    def engine(self) -> Engine:
-        """This build's kernels (created on first use, closed by ``close``)."""
+    @property
+    def on_cluster(self) -> bool:
+        """Whether the runs execute on a Dask cluster (``d2l_executor``)."""
+        return self.config.executor.kind != "local"
+
+    def engine(self) -> Engine | Cluster:
+        """This build's kernels, or its Dask cluster (created on first use, closed by ``close``)."""
+        if self._engine is None and self.on_cluster:
+            self._engine = Cluster(
+                self.config.executor,
+                self.config.retries,
+                self.source,
+                self.package_root,
+                self.config.package_name,
+                self.environments.conf_dir,
+                self.root / ".d2l-workers",
+                self.environments.folder.resolve(),
+                self.log.info,
+                lambda message: self.log.warning(message, subtype="execution"),
+                last_seconds_in(self.state_dir),
+            )
+            atexit.register(self.close)
         if self._engine is None:
             env = kernel_env(self.package_root, self.state_dir)
             roots = tuple(os.path.join(str(path), "") for path in (self.package_root, self.source))  # "dir/"
@@ -182,9 +203,12 @@ class BookBuild:
         own environments if they are missing, then warm kernels up (unless ``warm`` is false)."""
         self.take()
         with self.stage():
-            for framework in self.config.selected_frameworks:
-                if framework.environment is not None:
-                    self.environments.ensure(framework)
+            if self.config.executor.kind == "dask":  # made on the workers, which say their fingerprints
+                self.engine().prepare(self.config.selected_frameworks, warm=not self.state_dir.exists())
+            else:  # this machine's kernels, or a LocalCluster's on this machine: the same environments
+                for framework in self.config.selected_frameworks:
+                    if framework.environment is not None:
+                        self.environments.ensure(framework)
         if warm:
             self.warm()
 
@@ -237,10 +261,13 @@ class BookBuild:
         self.engine().warm(self.config.selected_frameworks, self.source)
 
     def close(self) -> None:
-        """At the end of the build, or after an error or Ctrl-C: no kernel outlives the build."""
+        """At the end of the build, or after an error or Ctrl-C: no kernel outlives the build (on a
+        cluster, none of its runs goes on, and a LocalCluster it started stops)."""
         engine, self._engine = self._engine, None
         if engine is not None:
             engine.interrupt()
+            if isinstance(engine, Cluster):
+                engine.close()
 
     # ------------------------------------------------------------------ planning
 
@@ -331,10 +358,15 @@ class BookBuild:
         )
 
     def fingerprints(self) -> dict[str, str]:
-        """Each selected framework's environment fingerprint (read once per build and environment)."""
+        """Each selected framework's environment fingerprint (read once per build and environment);
+        on a Dask cluster, the one its workers reported (``start``)."""
         known = self.environment_fingerprints()
         found = {}
+        reported = self._engine.fingerprints if isinstance(self._engine, Cluster) else {}
         for framework in self.config.selected_frameworks:
+            if framework.name in reported:
+                found[framework.name] = reported[framework.name]
+                continue
             python = kernel_python(self.kernel_specs, framework.kernel)
             found[framework.name] = known.of(python) if python else framework.kernel
         known.save()
@@ -412,10 +444,11 @@ class BookBuild:
         for result in results:
             progress(result)
 
-        for framework in {run.framework for run in missing}:
-            problem = missing_requirement(framework, self.kernel_specs)
-            if problem:
-                raise BookError(problem)
+        if self.config.executor.kind != "dask":  # a scheduler's workers checked it themselves (start)
+            for framework in {run.framework for run in missing}:
+                problem = missing_requirement(framework, self.kernel_specs)
+                if problem:
+                    raise BookError(problem)
 
         unstored: list[OSError] = []
 
@@ -433,8 +466,13 @@ class BookBuild:
         waited = 0.0
         if missing:
             rerun = f" ({len(writers)} again: later chapters read their files)" if writers else ""
-            self.log.info(f"executing {len(missing)} runs{rerun} on {min(config.jobs, len(missing))} kernels at once")
             engine = self.engine()
+            if isinstance(engine, Cluster):
+                engine.connect()
+                where = f"on the Dask cluster {config.executor} ({len(engine.workers())} workers)"
+            else:
+                where = f"on {min(config.jobs, len(missing))} kernels at once"
+            self.log.info(f"executing {len(missing)} runs{rerun} {where}")
             try:
                 results += engine.execute(missing, timeout=self.timeout_of, report=finished)
             except KeyboardInterrupt:  # the report lists the runs Ctrl-C stopped, as stopped
