@@ -182,6 +182,7 @@ class BookBuild:
                 self.log.info,
                 lambda message: self.log.warning(message, subtype="execution"),
                 last_seconds_in(self.state_dir),
+                frozenset(name for fw in self.config.frameworks.values() for name, _ in fw.resources),
             )
             atexit.register(self.close)
         if self._engine is None:

@@ -57,6 +57,7 @@ class Cluster:
         info: Callable[[str], None],
         warn: Callable[[str], None],
         last_seconds: Callable[[Run], float | None] = lambda run: None,
+        reserved: frozenset[str] = frozenset(),
     ):
         self.executor = executor
         self.retries = retries
@@ -69,14 +70,19 @@ class Cluster:
         self.info = info
         self.warn = warn
         self.last_seconds = last_seconds
+        self.reserved = reserved
+        """The resources the book's frameworks ask for (``GPU``): a framework asking for none runs on
+        the workers offering none of them, when there are such workers."""
         self.build_id = uuid.uuid4().hex
         self.book_id = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:16]
         self.client = None
         self.local = None
         self.fingerprints: dict[str, str] = {}
         """Each framework's environment fingerprint, as the workers that run it report it."""
-        self.eligible: dict[str, list[str]] = {}
-        """The workers each framework's runs may go to (those agreeing on its environment)."""
+        self.pinned: dict[str, list[str]] = {}
+        """The only workers a framework's runs may go to, when not every worker that offers its
+        resources may: those agreeing on its environment, those without a GPU (``offering``)."""
+        self.routed: set[str] = set()
         self.warm_up_wait = 0.0
         self.costs = Costs()
         self._futures: dict[str, tuple] = {}
@@ -116,6 +122,9 @@ class Cluster:
             )
         else:
             timeout = dask.config.get("distributed.comm.timeouts.connect")
+            quiet = logging.getLogger("distributed")
+            level = quiet.level
+            quiet.setLevel(logging.CRITICAL)  # its traceback of each attempt: the error below says it
             try:
                 self.client = Client(self.executor.address, timeout=timeout, set_as_default=False)
             except (OSError, TimeoutError) as error:
@@ -124,6 +133,8 @@ class Cluster:
                     f"cannot reach the Dask scheduler at {self.executor.address} (d2l_executor / EXECUTOR=) "
                     f"within {timeout}: {reason}"
                 ) from None
+            finally:
+                quiet.setLevel(level)
             self._check_retries()
         self.client.subscribe_topic(on_worker.TOPIC, self._said)
         return self.client
@@ -149,13 +160,20 @@ class Cluster:
         return self.connect().scheduler_info(n_workers=-1)["workers"]
 
     def offering(self, framework: Framework) -> list[str]:
-        """The workers that offer the framework's resources (all of them, for a framework with none)."""
+        """The workers that offer the framework's resources. A framework that asks for none goes
+        to the workers offering none of the resources other frameworks ask for (a GPU is kept for
+        the frameworks that need one), or to any worker when every worker offers some."""
         wanted = dict(framework.resources)
-        found = []
+        found, plain = [], []
         for address, info in self.workers().items():
             resources = info.get("resources") or {}
             if all(resources.get(name, 0) >= amount for name, amount in wanted.items()):
                 found.append(address)
+                if not self.reserved.intersection(name for name, amount in resources.items() if amount):
+                    plain.append(address)
+        if not wanted and plain and len(plain) < len(found):
+            self.pinned[framework.name] = sorted(plain)
+            return sorted(plain)
         return sorted(found)
 
     def _route(self, framework: Framework) -> list[str]:
@@ -228,20 +246,17 @@ class Cluster:
                     f"{', '.join(by_print[chosen])} ({chosen}); its runs go only to the latter"
                 )
             self.fingerprints[framework.name] = chosen
-            self.eligible[framework.name] = by_print[chosen]
+            if len(by_print) > 1:
+                self.pinned[framework.name] = sorted(by_print[chosen])
+            self.routed.add(framework.name)
         return dict(self.fingerprints)
 
     def _gather(self, futures: list):
         """The futures' results, waiting so that Ctrl-C reaches the build (and cancels them)."""
-        from distributed import wait
-
         try:
-            while True:
-                done = wait(futures, timeout=0.2, return_when="ALL_COMPLETED")
-                if not done.not_done:
-                    return self.client.gather(futures)
-        except TimeoutError:
-            return self._gather(futures)
+            while not all(future.done() for future in futures):
+                time.sleep(0.05)
+            return self.client.gather(futures)
         except KeyboardInterrupt:
             self.client.cancel(futures)
             raise
@@ -266,8 +281,9 @@ class Cluster:
         frameworks = {run.framework.name: run.framework for run in runs}
         setups = {name: on_worker.setup_of(framework, self.conf_dir) for name, framework in frameworks.items()}
         for framework in frameworks.values():
-            if framework.name not in self.eligible:
-                self.eligible[framework.name] = self._route(framework)
+            if framework.name not in self.routed:
+                self._route(framework)
+                self.routed.add(framework.name)
         package = self._package(frameworks)
         groups = chains(runs)
         estimates = {run.name: self._estimate(run) for run in runs}
@@ -297,7 +313,7 @@ class Cluster:
                 pure=False,
                 priority=int(cost * 1000),
                 resources=dict(framework.resources) or None,
-                workers=self.eligible.get(framework.name),
+                workers=self.pinned.get(framework.name),
                 allow_other_workers=False,
                 retries=0,
             )
