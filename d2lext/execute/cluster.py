@@ -7,9 +7,9 @@ runs go to the workers (``on_worker.py`` is their side), and their results are s
 same keys as local runs, so switching executor re-runs nothing that is cached.
 
 What a task carries: the run's cells, the saved package's modules, and the files the book ships
-in the chapter's folder, content-addressed (scattered once per build under their SHA-256, so a
-worker fetches each once). Runs are submitted longest first (the time the run took when it last
-ran, from the cache), with Dask's priority saying the same. A framework's ``resources``
+in the chapter's folder, content-addressed (one Dask task per file, keyed by its SHA-256: a
+worker fetches each once, and writes it to its disk once). Runs are submitted longest first (the
+time the run took when it last ran, from the cache), with Dask's priority saying the same. A framework's ``resources``
 (``{"GPU": 1}``) go with its tasks: only workers offering them take its runs. A worker lost while
 running (killed, out of memory) has its run tried again on another by the scheduler, up to
 ``d2l_retries`` times (the scheduler's ``allowed-failures``); then the run fails naming the worker.
@@ -110,7 +110,7 @@ class Cluster:
                     n_workers=self.executor.workers,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",
                     local_directory=str(self.work_dir),
                     silence_logs=logging.ERROR,
                     env={"D2L_WORKER_ENVIRONMENTS": str(self.environments)},
@@ -289,7 +289,12 @@ class Cluster:
         estimates = {run.name: self._estimate(run) for run in runs}
         groups.sort(key=lambda group: -sum(estimates[run.name] for run in group))
         files, blobs = self._files(groups)
-        scattered = client.scatter(blobs, hash=False) if blobs else {}
+        # A task per file rather than scattered data: a worker lost with the only copy of a file
+        # has it made again from the task (Dask cannot recompute scattered data).
+        scattered = {
+            sha: client.submit(on_worker.content, data, key=f"d2l-file-{sha}", pure=False)
+            for sha, data in blobs.items()
+        }
         arrived: queue.Queue = queue.Queue()
         futures = {}
         for group in groups:

@@ -269,6 +269,11 @@ def prepare(setup: Setup, book: str, warm: bool) -> dict:
     return found
 
 
+def content(data: bytes) -> bytes:
+    """A task: a file the book ships, by its content (what the runs that need it depend on)."""
+    return data
+
+
 def execute(task: Task, blobs: dict[str, bytes]) -> list[Result]:
     """A task: the task's runs, each in a fresh kernel; their results, as readers see them."""
     return state().run(task, blobs)
