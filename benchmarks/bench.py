@@ -6,6 +6,9 @@ the ratios compare figures taken under the same machine conditions; medians are 
 Books:
 - seed:  this repository's book (the preliminaries and section 11.1), NumPy and PyTorch;
 - large: a generated book of 40 sections, each with small NumPy and PyTorch cells;
+- cluster: the large book, cold, on the local pool of 2 kernels (`JOBS=2`) against a Dask cluster
+  of this machine (`EXECUTOR=dask-local:1` and `dask-local:2`): the cluster's overhead, and
+  whether the execution wall falls with the number of workers;
 - every: this repository's book with every framework (`FRAMEWORKS=all`: MXNet, PyTorch,
   TensorFlow, Paddle, NumPy, JAX), the frameworks with environments of their own running in the
   repository's `.venvs` (made by the first build that needs them).
@@ -279,11 +282,62 @@ def measure(book: dict, repetitions: int, work: Path) -> dict:
     return {"medians": medians, "checks": checks, "runs": cold["runs"], "repetitions": repetitions}
 
 
+CLUSTER_SETUPS = {
+    "local pool, 2 kernels": ["-D", "d2l_jobs=2"],
+    "dask-local:1": ["-D", "d2l_executor=dask-local:1"],
+    "dask-local:2": ["-D", "d2l_executor=dask-local:2"],
+}
+
+
+def measure_cluster(book: dict, repetitions: int, work: Path) -> dict:
+    """The large book built cold on the local pool and on Dask clusters of 1 and 2 workers, in turn."""
+    root = book["root"]
+    figures: dict[str, list[float]] = {}
+    checks: dict[str, list] = {}
+    for _ in range(repetitions):
+        for name, options in CLUSTER_SETUPS.items():
+            shutil.rmtree(root / "_build", ignore_errors=True)
+            seconds, _ = sphinx(book, "_build", root, *options)
+            cold = report(book)
+            figures.setdefault(f"cold, {name}", []).append(seconds)
+            wall = cold["wall_seconds"] - cold["warm_up_wait_seconds"]
+            figures.setdefault(f"cold: execution wall, {name}", []).append(wall)
+            figures.setdefault(f"cold: sum of the runs' own times, {name}", []).append(cold["execution_seconds"])
+            checks.setdefault(f"runs executed, {name}", []).append(cold["executed"])
+            if name.startswith("dask"):
+                workers = {run["worker"] for run in cold["details"]}
+                checks.setdefault(f"workers that ran, {name}", []).append(len(workers))
+    medians = {name: statistics.median(values) for name, values in figures.items()}
+    return {"medians": medians, "checks": checks, "runs": cold["runs"], "repetitions": repetitions, "cluster": True}
+
+
+def cluster_ratios(m: dict) -> list[tuple[str, float, str]]:
+    med = m["medians"]
+    local = "local pool, 2 kernels"
+    return [
+        ("cold, dask-local:2 / local pool of 2 kernels", med["cold, dask-local:2"] / med[f"cold, {local}"], "<= 1.15"),
+        ("cold, dask-local:1 / local pool of 2 kernels", med["cold, dask-local:1"] / med[f"cold, {local}"], "(info)"),
+        (
+            "execution wall, dask-local:2 / dask-local:1",
+            med["cold: execution wall, dask-local:2"] / med["cold: execution wall, dask-local:1"],
+            "< 1",
+        ),
+    ]
+
+
 # ---------------------------------------------------------------- report
 
 
 def ratios(m: dict) -> list[tuple[str, float, str, bool]]:
     med = m["medians"]
+    if m.get("cluster"):
+        out = []
+        for name, value, target in cluster_ratios(m):
+            limit = re.match(r"(<=|<) ([\d.]+)", target)
+            bound = float(limit.group(2)) if limit else 0.0
+            met = not limit or (value <= bound if limit.group(1) == "<=" else value < bound)
+            out.append((name, value, target, met))
+        return out
     rows = [
         (
             "cold / (bare code + plain Sphinx cold)",
@@ -348,8 +402,10 @@ def markdown(results: dict[str, dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repetitions", type=int, default=5)
-    parser.add_argument("--books", nargs="+", default=["seed", "large", "every"], choices=["seed", "large", "every"])
+    books = ["seed", "large", "cluster", "every"]
+    parser.add_argument("--books", nargs="+", default=books, choices=books)
     parser.add_argument("--large-repetitions", type=int, default=3)
+    parser.add_argument("--cluster-repetitions", type=int, default=3)
     parser.add_argument("--every-repetitions", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="prepend the results to BENCHMARKS.md")
     args = parser.parse_args()
@@ -359,12 +415,15 @@ def main() -> None:
         for name in args.books:
             root = work / name
             root.mkdir()
-            book = {"seed": seed_book, "large": large_book, "every": every_book}[name](root)
-            repetitions = {"seed": args.repetitions, "large": args.large_repetitions, "every": args.every_repetitions}[
-                name
-            ]
+            book = {"seed": seed_book, "large": large_book, "cluster": large_book, "every": every_book}[name](root)
+            repetitions = {
+                "seed": args.repetitions,
+                "large": args.large_repetitions,
+                "cluster": args.cluster_repetitions,
+                "every": args.every_repetitions,
+            }[name]
             print(f"measuring the {name} book, {repetitions} repetitions ...", flush=True)
-            results[name] = measure(book, repetitions, work)
+            results[name] = (measure_cluster if name == "cluster" else measure)(book, repetitions, work)
     text = markdown(results)
     print(text)
     if args.write:
