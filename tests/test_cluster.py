@@ -303,3 +303,35 @@ def test_ctrl_c_stops_the_runs_on_the_workers_and_the_cluster_stays_usable(tmp_p
     again = build(root, "-D", f"d2l_executor={cluster.address}")
     assert again.returncode == 0, again.output
     assert {run["status"] for run in details(root)} == {"executed"}
+
+
+# ---------------------------------------------------------------- the settings
+
+
+def load_with(**options):
+    from types import SimpleNamespace
+
+    from d2lext import config
+
+    return config.load(SimpleNamespace(**{**config.defaults(), **options}))
+
+
+def test_the_executor_setting_takes_local_a_scheduler_or_a_local_cluster():
+    assert str(load_with().executor) == "local"
+    assert str(load_with(d2l_executor="dask://gpu-head:8786").executor) == "tcp://gpu-head:8786"
+    assert str(load_with(d2l_executor="tcp://10.0.0.1:8786").executor) == "tcp://10.0.0.1:8786"
+    assert load_with(d2l_executor="dask-local:2").executor.workers == 2
+    assert load_with().retries == 2 and load_with(d2l_retries="0").retries == 0
+    for wrong in ("dask-local:0", "dask://no-port", "slurm", "dask-local:two"):
+        with pytest.raises(Exception, match=r"d2l_executor \(EXECUTOR\) must be 'local', 'dask://HOST:PORT'"):
+            load_with(d2l_executor=wrong)
+    with pytest.raises(Exception, match="d2l_retries must be a whole number"):
+        load_with(d2l_retries="-1")
+
+
+def test_a_framework_asks_for_worker_resources():
+    frameworks = {"torch": {"label": "PyTorch", "resources": {"GPU": 1}}, "numpy": {"label": "NumPy"}}
+    loaded = load_with(d2l_frameworks=frameworks).frameworks
+    assert loaded["torch"].resources == (("GPU", 1),) and loaded["numpy"].resources == ()
+    with pytest.raises(Exception, match=r"\['resources'\] must map Dask worker resources to positive amounts"):
+        load_with(d2l_frameworks={"torch": {"label": "PyTorch", "resources": {"GPU": 0}}})
