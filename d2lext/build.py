@@ -469,6 +469,7 @@ class BookBuild:
             rerun = f" ({len(writers)} again: later chapters read their files)" if writers else ""
             engine = self.engine()
             if isinstance(engine, Cluster):
+                engine.warmed()
                 engine.connect()
                 where = f"on the Dask cluster {config.executor} ({len(engine.workers())} workers)"
             else:

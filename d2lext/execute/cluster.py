@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -88,6 +89,9 @@ class Cluster:
         self._futures: dict[str, tuple] = {}
         """The tasks submitted and not finished: key -> (future, runs, when submitted)."""
         self._stopping = False
+        self._connecting = threading.Lock()
+        self._warming: threading.Thread | None = None
+        self._warm_futures: list = []
 
     @property
     def jobs(self) -> int:
@@ -97,6 +101,10 @@ class Cluster:
 
     def connect(self):
         """The Dask client: connected to the scheduler, or to a LocalCluster started now."""
+        with self._connecting:
+            return self._connect()
+
+    def _connect(self):
         if self.client is not None:
             return self.client
         import dask
@@ -264,7 +272,34 @@ class Cluster:
     # ------------------------------------------------------------------ executing
 
     def warm(self, frameworks: list[Framework], folder: Path) -> None:
-        """Nothing to start ahead: a worker keeps its fork servers across builds."""
+        """On a cold build with ``dask-local``: start the cluster, and the frameworks' fork servers
+        on its workers, while Sphinx is still loading (a scheduler's workers keep theirs across
+        builds, and ``prepare`` starts them on a cold build)."""
+        if self.executor.kind != "dask-local" or self._warming is not None or self.client is not None:
+            return
+
+        def start() -> None:
+            try:
+                client = self.connect()
+                for framework in frameworks:
+                    setup = on_worker.setup_of(framework, self.conf_dir)
+                    for address in self.workers():
+                        self._warm_futures.append(
+                            client.submit(on_worker.prepare, setup, self.book_id, True, workers=[address], pure=False)
+                        )
+            except Exception:  # execute connects again, and says what is wrong
+                pass
+
+        self._warming = threading.Thread(target=start, name="d2l-cluster-warm", daemon=True)
+        self._warming.start()
+
+    def warmed(self) -> None:
+        """Wait for ``warm`` to have started the cluster (the time it took is ``warm_up_wait``)."""
+        warming, self._warming = self._warming, None
+        if warming is not None:
+            waiting = time.perf_counter()
+            warming.join()
+            self.warm_up_wait = time.perf_counter() - waiting
 
     def execute(
         self,
@@ -277,6 +312,7 @@ class Cluster:
         the order of ``runs``. Ctrl-C meanwhile cancels them (``interrupt``) and is raised again."""
         if not runs:
             return []
+        self.warmed()
         client = self.connect()
         frameworks = {run.framework.name: run.framework for run in runs}
         setups = {name: on_worker.setup_of(framework, self.conf_dir) for name, framework in frameworks.items()}
@@ -460,6 +496,8 @@ class Cluster:
 
     def close(self) -> None:
         """Disconnect (and stop a LocalCluster the build started). Safe to call more than once."""
+        self.warmed()
+        self._warm_futures = []
         client, self.client = self.client, None
         if client is not None:
             try:

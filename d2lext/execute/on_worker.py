@@ -40,6 +40,8 @@ from .runs import Result, Run
 
 #: The topic of the lines a worker says to the build (an environment being made).
 TOPIC = "d2l"
+#: Seconds a spare kernel (started for a framework's next run) is kept waiting for one.
+SPARE_SECONDS = 30
 
 
 @dc.dataclass(frozen=True)
@@ -119,6 +121,13 @@ class WorkerState:
         self.lock = threading.Lock()
         self.checked: dict[tuple[Setup, str], str | None] = {}
         """What ``missing_requirement`` said of a framework's kernel here (a subprocess)."""
+        self.spares: dict[tuple[str, str, str], asyncio.Task] = {}
+        """A kernel started for a framework's next run while its last one ran, as the local
+        workers do (dropped after ``SPARE_SECONDS`` unused); by kernels' key and framework."""
+        self.stopped: set[str] = set()
+        """Builds stopped by Ctrl-C: their runs keep no spare kernel."""
+        self.background: set[asyncio.Future] = set()
+        """Kernels shutting down after their runs: the next task need not wait for them."""
 
     # ------------------------------------------------------------------ environments
 
@@ -153,6 +162,7 @@ class WorkerState:
             "fingerprint": fingerprint,
             "problem": problem,
             "kernels": kernels,
+            "key": key,
             "python": python,
         }
 
@@ -201,6 +211,7 @@ class WorkerState:
         if prepared["problem"]:
             raise BookError(f"{prepared['problem']} (on the Dask worker {self.address})")
         kernels: Kernels = prepared["kernels"]
+        spare_key = (*prepared["key"], task.setup.framework.name)
         paths = book_paths([prepared["python"]] if prepared["python"] else [], source, build)
         roots = tuple(os.path.join(str(path), "") for path in (package, source))
         results = []
@@ -208,7 +219,7 @@ class WorkerState:
             folder = source / run.chapter.path.parent
             folder.mkdir(parents=True, exist_ok=True)
             worker = Worker(next(self.numbers), kernels, roots)
-            running = self._run(task.build, worker, run, timeout, folder, package)
+            running = self._run(task.build, worker, run, timeout, folder, package, spare_key)
             result = asyncio.run_coroutine_threadsafe(running, self.loop).result()
             result.worker = self.address
             result.environment = prepared["fingerprint"]
@@ -217,20 +228,69 @@ class WorkerState:
                 break  # the chapters after it read what it did not finish
         return results
 
-    async def _run(self, build: str, worker: Worker, run: Run, timeout, folder: Path, package: Path) -> Result:
+    async def _run(self, build: str, worker: Worker, run: Run, timeout, folder: Path, package: Path, spare_key):
         task = asyncio.current_task()
         self.active.setdefault(build, set()).add(task)
+        spare = self.spares.pop(spare_key, None)
+        if spare is not None:  # started by the framework's last run here: ready, or nearly
+            worker.spare, worker.spare_framework = spare, run.framework.name
         try:
-            return await worker.run(run, timeout, folder=folder, package=package)
+            return await worker.run(run, timeout, lambda: True, folder=folder, package=package)
         finally:
-            self.active[build].discard(task)
-            await worker.shutdown()
+            running = self.active.get(build, set())
+            running.discard(task)
+            if not running:
+                self.active.pop(build, None)
+            stopped = build in self.stopped or task.cancelling()
+            if worker.spare is not None and not stopped:  # kept for the next run
+                self._keep(spare_key, worker.spare, worker)
+                worker.spare = worker.spare_framework = None
+            stopping = asyncio.ensure_future(worker.shutdown())
+            self.background.add(stopping)
+            stopping.add_done_callback(self.background.discard)
+            if stopped:
+                await asyncio.shield(stopping)
+
+    def _keep(self, key, spare: asyncio.Task, worker: Worker) -> None:
+        old = self.spares.pop(key, None)
+        if old is not None:
+            self._drop(old, worker.kernels)
+        self.spares[key] = spare
+
+        def expire() -> None:
+            if self.spares.get(key) is spare:
+                del self.spares[key]
+                self._drop(spare, worker.kernels)
+
+        self.loop.call_later(SPARE_SECONDS, expire)
+
+    def _drop(self, spare: asyncio.Task, kernels: Kernels) -> None:
+        async def drop() -> None:
+            if not spare.done():
+                spare.cancel()  # a kernel cancelled while it starts stops itself
+            await asyncio.wait([spare])
+            if not spare.cancelled() and spare.exception() is None:
+                await kernels.stop(spare.result())
+
+        stopping = asyncio.ensure_future(drop())
+        self.background.add(stopping)
+        stopping.add_done_callback(self.background.discard)
 
     def cancel(self, build: str) -> int:
-        """Stop the build's runs (Ctrl-C on the build's machine): their kernels shut down."""
+        """Stop the build's runs (Ctrl-C on the build's machine): their kernels shut down, and so
+        do the spare kernels (no kernel is left waiting for a run that will not come)."""
         tasks = list(self.active.pop(build, ()))
-        for task in tasks:
-            self.loop.call_soon_threadsafe(task.cancel)
+        self.stopped.add(build)
+
+        def stop() -> None:
+            for task in tasks:
+                task.cancel()
+            for key in list(self.spares):
+                kernels = self.kernels.get(key[:2])
+                if kernels is not None:
+                    self._drop(self.spares.pop(key), kernels)
+
+        self.loop.call_soon_threadsafe(stop)
         return len(tasks)
 
 
@@ -265,7 +325,7 @@ def state() -> WorkerState:
 def prepare(setup: Setup, book: str, warm: bool) -> dict:
     """A task: the framework's environment made and checked on this worker; its fingerprint."""
     found = state().prepare(setup, book, warm)
-    del found["kernels"]
+    del found["kernels"], found["key"]
     return found
 
 
