@@ -335,3 +335,26 @@ def test_a_framework_asks_for_worker_resources():
     assert loaded["torch"].resources == (("GPU", 1),) and loaded["numpy"].resources == ()
     with pytest.raises(Exception, match=r"\['resources'\] must map Dask worker resources to positive amounts"):
         load_with(d2l_frameworks={"torch": {"label": "PyTorch", "resources": {"GPU": 0}}})
+
+
+def test_chapters_that_read_each_others_files_are_one_task_upstream_first():
+    import nbformat
+
+    from d2lext.config import Framework
+    from d2lext.execute.cluster import chains
+    from d2lext.execute.runs import Run
+    from d2lext.sources.cells import Chapter
+
+    def chapter(name, *depends):
+        return Chapter(name, Path(f"/book/{name}.md"), f"{name}.md", nbformat.v4.new_notebook(), [], depends=depends)
+
+    numpy, torch = Framework("numpy", "NumPy"), Framework("torch", "PyTorch")
+    data, train, plot, other = chapter("data"), chapter("train", "data"), chapter("plot", "train"), chapter("other")
+    runs = [Run(c, f) for c in (plot, other, train, data) for f in (numpy, torch)]
+    tasks = sorted([[run.name for run in task] for task in chains(runs)])
+    assert tasks == [
+        ["data [numpy]", "train [numpy]", "plot [numpy]"],
+        ["data [torch]", "train [torch]", "plot [torch]"],
+        ["other [numpy]"],
+        ["other [torch]"],
+    ]

@@ -93,10 +93,6 @@ class Cluster:
         self._warming: threading.Thread | None = None
         self._warm_futures: list = []
 
-    @property
-    def jobs(self) -> int:
-        return sum(info.get("nthreads", 1) for info in self.workers().values())
-
     # ------------------------------------------------------------------ connecting
 
     def connect(self):
