@@ -112,7 +112,7 @@ class WorkerState:
         env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
         if not env["PYTHONPATH"]:
             del env["PYTHONPATH"]
-        self.env = env
+        self.env = {name: value for name, value in env.items() if name not in _dask_settings()}
         self.kernels: dict[tuple[str, str], Kernels] = {}
         self.fingerprints = Fingerprints(root / "environments.json")
         self.placed: dict[Path, tuple[str, int]] = {}
@@ -292,6 +292,18 @@ class WorkerState:
 
         self.loop.call_soon_threadsafe(stop)
         return len(tasks)
+
+
+def _dask_settings() -> set[str]:
+    """The variables a Dask nanny sets for its worker process (one thread for OpenMP, MKL and
+    OpenBLAS, malloc's trimming), which a kernel does not inherit: it runs as on the local pool."""
+    try:
+        import dask
+
+        settings = dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}
+    except Exception:
+        return set()
+    return {name for name, value in settings.items() if os.environ.get(name) == str(value)}
 
 
 def _same(path: Path, sha: str) -> bool:
