@@ -17,6 +17,7 @@ running (killed, out of memory) has its run tried again on another by the schedu
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses as dc
 import hashlib
 import json
@@ -328,7 +329,7 @@ class Cluster:
             for sha, data in blobs.items()
         }
         arrived: queue.Queue = queue.Queue()
-        futures = {}
+        futures = self._futures  # Ctrl-C while submitting cancels those submitted
         for group in groups:
             framework = group[0].framework
             setup = setups[framework.name]
@@ -356,7 +357,6 @@ class Cluster:
             )
             futures[future.key] = (future, group, time.perf_counter())
             future.add_done_callback(lambda done: arrived.put(done.key))
-        self._futures = futures
         results: dict[str, Result] = {}
         try:
             while len(results) < len(runs):
@@ -390,7 +390,7 @@ class Cluster:
                 f"its machine gone); {tries} worker{'s' if tries > 1 else ''} tried (d2l_retries = {self.retries})"
             )
             return [self._failed(run, summary, worker) for run in group]
-        except Exception as error:  # anything else the worker could not do: its message
+        except (Exception, asyncio.CancelledError) as error:  # the worker's error, or the scheduler lost
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             return [self._failed(run, f"on a Dask worker: {reason}") for run in group]
         own = sum(result.seconds for result in found)
