@@ -124,6 +124,8 @@ class WorkerState:
         self.spares: dict[tuple[str, str, str], asyncio.Task] = {}
         """A kernel started for a framework's next run while its last one ran, as the local
         workers do (dropped after ``SPARE_SECONDS`` unused); by kernels' key and framework."""
+        self.prepared: dict[tuple[Setup, str, str], dict] = {}
+        """What ``prepare`` found for a framework, by book and build (kept for the build's later runs)."""
         self.stopped: set[str] = set()
         """Builds stopped by Ctrl-C: their runs keep no spare kernel."""
         self.background: set[asyncio.Future] = set()
@@ -207,12 +209,17 @@ class WorkerState:
         package = build / "d2l"
         for name, text in task.package:
             write_if_changed(package / name, text)
-        prepared = self.prepare(task.setup, task.book)
+        prepared = self.prepared.get((task.setup, task.book, task.build))
+        if prepared is None:  # once per build, framework and worker: the environment may change between builds
+            prepared = self.prepared[task.setup, task.book, task.build] = self.prepare(task.setup, task.book)
+            prepared["paths"] = book_paths([prepared["python"]] if prepared["python"] else [], source, build)
+            while len(self.prepared) > 64:  # earlier builds'
+                del self.prepared[next(iter(self.prepared))]
         if prepared["problem"]:
             raise BookError(f"{prepared['problem']} (on the Dask worker {self.address})")
         kernels: Kernels = prepared["kernels"]
         spare_key = (*prepared["key"], task.setup.framework.name)
-        paths = book_paths([prepared["python"]] if prepared["python"] else [], source, build)
+        paths = prepared["paths"]
         roots = tuple(os.path.join(str(path), "") for path in (package, source))
         results = []
         for run, timeout in task.runs:
