@@ -82,8 +82,9 @@ class Cluster:
         self.fingerprints: dict[str, str] = {}
         """Each framework's environment fingerprint, as the workers that run it report it."""
         self.pinned: dict[str, list[str]] = {}
-        """The only workers a framework's runs may go to, when not every worker that offers its
-        resources may: those agreeing on its environment, those without a GPU (``offering``)."""
+        """The workers a framework's runs go to while any of them is connected, when not every
+        worker that offers its resources should: those agreeing on its environment, those
+        without a GPU (``offering``)."""
         self.routed: set[str] = set()
         self.warm_up_wait = 0.0
         self.costs = Costs()
@@ -351,8 +352,10 @@ class Cluster:
                 pure=False,
                 priority=int(cost * 1000),
                 resources=dict(framework.resources) or None,
+                # Loose: should those workers all be gone (lost, restarted under another address),
+                # the runs go to the others rather than wait for them forever.
                 workers=self.pinned.get(framework.name),
-                allow_other_workers=False,
+                allow_other_workers=True,
                 retries=0,
             )
             futures[future.key] = (future, group, time.perf_counter())
