@@ -141,6 +141,8 @@ class BookBuild:
         self._documents: set[str] = set()
         self._documents_changed = False
         self._fingerprints: Fingerprints | None = None
+        self.keyed_environments: dict[str, str] = {}
+        """The environment fingerprint each framework's keys name (``make_plan``)."""
         self._paths: Paths | None = None
         conf_dir = conf_dir or source
         self.environments = Environments(conf_dir / config.environments, conf_dir, log.info)
@@ -320,7 +322,8 @@ class BookBuild:
         archive = archive_path(self.root / "dist", config, self.site.release)
         if rewritten or not archive.exists():
             write_archive(self.package_root, archive.parent, config, self.site.release)
-        keys = run_keys(book, config, self.fingerprints(), code)
+        self.keyed_environments = self.fingerprints()
+        keys = run_keys(book, config, self.keyed_environments, code)
         self.plan = Plan(config, book, keys, places, self.package_root, rewritten, archive)
         return self.plan
 
@@ -484,6 +487,7 @@ class BookBuild:
                         progress(result)
                 raise
             waited = engine.warm_up_wait
+            self._check_environments(results)
         error, warnings = failure_outcome(results, config.keep_going)
         progress.summary(
             self.report_path,
@@ -516,6 +520,22 @@ class BookBuild:
         for docname, runs in by_chapter.items():
             chapter = chapters[docname]
             self.merged[str(chapter.path)] = merge(chapter, config, runs)
+
+    def _check_environments(self, results: list[Result]) -> None:
+        """On a cluster: one warning per framework that workers ran in another environment than the
+        one its keys name (the cache would hold their outputs under keys that do not say so)."""
+        others: dict[str, set[str]] = {}
+        for result in results:
+            keyed = self.keyed_environments.get(result.run.framework.name)
+            if result.environment and keyed and result.environment != keyed and not result.cached:
+                others.setdefault(result.run.framework.name, set()).add(result.worker or "?")
+        for name, workers in others.items():
+            self.log.warning(
+                f"the Dask workers {', '.join(sorted(workers))} ran {self.config.frameworks[name].label} in another "
+                f"environment than the one this build's cache keys name ({self.keyed_environments[name]}): install "
+                f"the same versions there",
+                subtype="execution",
+            )
 
     def only_read(self, plan: Plan, docnames: list[str]) -> list[Result]:
         """The runs of documents a partial build reads but does not build: from the cache, or,
