@@ -355,7 +355,7 @@ class Cluster:
                 # Loose: should those workers all be gone (lost, restarted under another address),
                 # the runs go to the others rather than wait for them forever.
                 workers=self.pinned.get(framework.name),
-                allow_other_workers=True,
+                allow_other_workers=framework.name in self.pinned,
                 retries=0,
             )
             futures[future.key] = (future, group, time.perf_counter())
