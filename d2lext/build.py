@@ -488,6 +488,8 @@ class BookBuild:
                 raise
             waited = engine.warm_up_wait
             self._check_environments(results)
+            if isinstance(engine, Cluster):
+                engine.finish()
         error, warnings = failure_outcome(results, config.keep_going)
         progress.summary(
             self.report_path,

@@ -94,6 +94,7 @@ class Cluster:
         self._connecting = threading.Lock()
         self._warming: threading.Thread | None = None
         self._warm_futures: list = []
+        self._closing: threading.Thread | None = None
 
     # ------------------------------------------------------------------ connecting
 
@@ -493,8 +494,19 @@ class Cluster:
         except Exception:  # stopping anyway
             pass
 
+    def finish(self) -> None:
+        """The build's runs are done: a LocalCluster it started stops in the background, while
+        Sphinx reads and writes the pages (``close`` waits for it)."""
+        if self.local is not None and self._closing is None:
+            self._closing = threading.Thread(target=self.close, name="d2l-cluster-close", daemon=True)
+            self._closing.start()
+
     def close(self) -> None:
         """Disconnect (and stop a LocalCluster the build started). Safe to call more than once."""
+        closing = self._closing
+        if closing is not None and closing is not threading.current_thread():
+            closing.join()
+            return
         self.warmed()
         self._warm_futures = []
         client, self.client = self.client, None
