@@ -150,7 +150,8 @@ class WorkerState:
             key = (str(environments.kernel_dir(framework)) if framework.environment else "", framework.kernel)
             kernels = self.kernels.get(key)
             if kernels is None:
-                kernels = self.kernels[key] = Kernels(self.env, self.root / "logs", specs)
+                logs = self.root / "logs" / f"worker-{os.getpid()}"  # workers may share a folder
+                kernels = self.kernels[key] = Kernels(self.env, logs, specs)
             python = kernel_python(specs, framework.kernel)
             fingerprint = self.fingerprints.of(python) if python else framework.kernel
             self.fingerprints.save()
