@@ -323,6 +323,7 @@ class Cluster:
         groups = chains(runs)
         estimates = {run.name: self._estimate(run) for run in runs}
         groups.sort(key=lambda group: -sum(estimates[run.name] for run in group))
+        preferred = self._affinity(runs, estimates)
         files, blobs = self._files(groups)
         # A task per file rather than scattered data: a worker lost with the only copy of a file
         # has it made again from the task (Dask cannot recompute scattered data).
@@ -354,9 +355,10 @@ class Cluster:
                 priority=int(cost * 1000),
                 resources=dict(framework.resources) or None,
                 # Loose: should those workers all be gone (lost, restarted under another address),
-                # the runs go to the others rather than wait for them forever.
-                workers=self.pinned.get(framework.name),
-                allow_other_workers=framework.name in self.pinned,
+                # the runs go to the others rather than wait for them forever; an idle worker
+                # takes preferred runs of others (Dask's work stealing).
+                workers=self.pinned.get(framework.name) or preferred.get(framework.name),
+                allow_other_workers=framework.name in self.pinned or framework.name in preferred,
                 retries=0,
             )
             futures[future.key] = (future, group, time.perf_counter())
@@ -377,6 +379,26 @@ class Cluster:
             self.interrupt()
             raise
         return [results[run.name] for run in runs]
+
+    def _affinity(self, runs: list[Run], estimates: dict[str, float]) -> dict[str, list[str]]:
+        """The workers each framework's runs prefer, so that a worker imports few frameworks (each
+        a fork server, and seconds of CPU): the frameworks, heaviest first, take the workers in
+        turn. Only for frameworks that any worker may run (no resources, nothing pinned); an idle
+        worker still takes runs another prefers."""
+        totals: dict[str, float] = {}
+        for run in runs:
+            if not run.framework.resources and run.framework.name not in self.pinned:
+                totals[run.framework.name] = totals.get(run.framework.name, 0.0) + estimates[run.name]
+        workers = sorted(self.workers())
+        if len(totals) < 2 or not workers:
+            return {}
+        order = sorted(totals, key=lambda name: -totals[name])
+        preferred: dict[str, list[str]] = {name: [] for name in order}
+        for number, worker in enumerate(workers):
+            preferred[order[number % len(order)]].append(worker)
+        for number, name in enumerate(order[len(workers) :], len(workers)):
+            preferred[name] = [workers[number % len(workers)]]  # more frameworks than workers
+        return preferred
 
     def _results(self, future, group: list[Run], submitted: float) -> list[Result]:
         """The results of a task; a task that failed (its worker lost, or something the worker
