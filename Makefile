@@ -7,6 +7,9 @@
 #   make html KEEP_GOING=1              build the site even when cells fail (failures shown in pages)
 #   make html RETRY=1                   run again the runs that failed in an earlier build (a cell that
 #                                       raised is otherwise remembered until its code or inputs change)
+#   make html EXECUTOR=dask-local:2     where the runs execute: local (default: this machine's kernels),
+#                                       dask://HOST:PORT (a Dask scheduler), dask-local:N (a Dask
+#                                       cluster of N worker processes started by the build)
 #   make html SPHINXOPTS="-W"           extra sphinx-build options
 #   make html BOOK=path/to/d2l-book     build a d2l-book project (config.ini, index.md, chapters) into
 #                                       path/to/d2l-book/_build/html, with no conf.py to write
@@ -26,9 +29,10 @@ JOBS ?=
 KEEP_GOING ?=
 RETRY ?=
 ONLY ?=
+EXECUTOR ?=
 SPHINXOPTS ?=
 
-SPHINX_ARGS := -c . $(if $(FRAMEWORKS),-D d2l_selected="$(FRAMEWORKS)") $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(if $(KEEP_GOING),-D d2l_keep_going=$(KEEP_GOING)) $(if $(RETRY),-D d2l_retry_failed=$(RETRY)) $(if $(ONLY),-D d2l_only="$(ONLY)") $(SPHINXOPTS)
+SPHINX_ARGS := -c . $(if $(FRAMEWORKS),-D d2l_selected="$(FRAMEWORKS)") $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(if $(KEEP_GOING),-D d2l_keep_going=$(KEEP_GOING)) $(if $(RETRY),-D d2l_retry_failed=$(RETRY)) $(if $(ONLY),-D d2l_only="$(ONLY)") $(if $(EXECUTOR),-D d2l_executor="$(EXECUTOR)") $(SPHINXOPTS)
 
 .PHONY: html lib test test-quick lint clean setup bench browser
 

@@ -6,6 +6,9 @@ the ratios compare figures taken under the same machine conditions; medians are 
 Books:
 - seed:  this repository's book (the preliminaries and section 11.1), NumPy and PyTorch;
 - large: a generated book of 40 sections, each with small NumPy and PyTorch cells;
+- cluster: the large book, cold, on the local pool of 2 kernels (`JOBS=2`) against a Dask cluster
+  of this machine (`EXECUTOR=dask-local:1` and `dask-local:2`): the cluster's overhead, and
+  whether the execution wall falls with the number of workers;
 - every: this repository's book with every framework (`FRAMEWORKS=all`: MXNet, PyTorch,
   TensorFlow, Paddle, NumPy, JAX), the frameworks with environments of their own running in the
   repository's `.venvs` (made by the first build that needs them).
@@ -403,6 +406,61 @@ def measure(book: dict, repetitions: int, work: Path) -> dict:
     }
 
 
+CLUSTER_SETUPS = {
+    "local pool, 2 kernels": ["-D", "d2l_jobs=2"],
+    "dask-local:1": ["-D", "d2l_executor=dask-local:1"],
+    "dask-local:2": ["-D", "d2l_executor=dask-local:2"],
+}
+
+
+def measure_cluster(book: dict, repetitions: int, work: Path) -> dict:
+    """The large book built cold on the local pool and on Dask clusters of 1 and 2 workers, in turn."""
+    root = book["root"]
+    figures: dict[str, list[float]] = {}
+    checks: dict[str, list] = {}
+    failures: list[str] = []
+    for repetition in range(repetitions):
+        for name, options in CLUSTER_SETUPS.items():
+            shutil.rmtree(root / "_build", ignore_errors=True)
+            try:
+                seconds, _ = sphinx(book, "_build", root, *options)
+            except Failed as failure:
+                failures.append(f"repetition {repetition + 1}, {name}: {failure.what}")
+                print(f"*** {name}: {failure.what}\n{failure.output}", file=sys.stderr, flush=True)
+                continue
+            cold = report(book)
+            book["runs"] = cold["runs"]
+            figures.setdefault(f"cold, {name}", []).append(seconds)
+            wall = cold["wall_seconds"] - cold["warm_up_wait_seconds"]
+            figures.setdefault(f"cold: execution wall, {name}", []).append(wall)
+            figures.setdefault(f"cold: sum of the runs' own times, {name}", []).append(cold["execution_seconds"])
+            checks.setdefault(f"runs executed, {name}", []).append(cold["executed"])
+            if name.startswith("dask"):
+                workers = {run["worker"] for run in cold["details"]}
+                checks.setdefault(f"workers that ran, {name}", []).append(len(workers))
+    medians = {name: statistics.median(values) for name, values in figures.items()}
+    return {
+        "medians": medians,
+        "checks": checks,
+        "runs": book.get("runs", "?"),
+        "repetitions": repetitions,
+        "cluster": True,
+        "failures": failures,
+    }
+
+
+def cluster_ratios(m: dict, ratio) -> None:
+    local = "cold, local pool, 2 kernels"
+    ratio("cold, dask-local:2 / local pool of 2 kernels", "cold, dask-local:2", [local], "<= 1.15")
+    ratio("cold, dask-local:1 / local pool of 2 kernels", "cold, dask-local:1", [local], "(info)")
+    ratio(
+        "execution wall, dask-local:2 / dask-local:1",
+        "cold: execution wall, dask-local:2",
+        ["cold: execution wall, dask-local:1"],
+        "< 1",
+    )
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -413,6 +471,9 @@ def ratios(m: dict) -> list[tuple[str, float, str, bool]]:
     def ratio(name: str, numerator: str, denominator: list[str], target: str) -> None:
         if numerator in med and all(key in med for key in denominator):  # else a measurement failed
             rows.append((name, med[numerator] / sum(med[key] for key in denominator), target))
+
+    if m.get("cluster"):
+        cluster_ratios(m, ratio)
 
     ratio(
         "cold / (bare code + plain Sphinx cold)",
@@ -490,8 +551,10 @@ def markdown(results: dict[str, dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repetitions", type=int, default=5)
-    parser.add_argument("--books", nargs="+", default=["seed", "large", "every"], choices=["seed", "large", "every"])
+    books = ["seed", "large", "cluster", "every"]
+    parser.add_argument("--books", nargs="+", default=books, choices=books)
     parser.add_argument("--large-repetitions", type=int, default=3)
+    parser.add_argument("--cluster-repetitions", type=int, default=3)
     parser.add_argument("--every-repetitions", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="prepend the results to BENCHMARKS.md")
     parser.add_argument(
@@ -509,16 +572,19 @@ def main() -> None:
         for name in args.books:
             root = work / name
             root.mkdir()
-            book = seed_book(root) if name == "seed" else large_book(root) if name == "large" else None
+            book = seed_book(root) if name == "seed" else large_book(root) if name in ("large", "cluster") else None
             book = book or every_book(root, args.environments.resolve())
             if name == "seed":  # the peer and plain Sphinx pay jieba's dictionary twice; we need not
                 book.update({"peer": not args.no_peer, "cold target": "<= 1.1", "no-op target": "<= 0.8"})
                 book["prose target"] = "<= 1.0"
-            repetitions = {"seed": args.repetitions, "large": args.large_repetitions, "every": args.every_repetitions}[
-                name
-            ]
+            repetitions = {
+                "seed": args.repetitions,
+                "large": args.large_repetitions,
+                "cluster": args.cluster_repetitions,
+                "every": args.every_repetitions,
+            }[name]
             print(f"measuring the {name} book, {repetitions} repetitions ...", flush=True)
-            results[name] = measure(book, repetitions, work)
+            results[name] = (measure_cluster if name == "cluster" else measure)(book, repetitions, work)
             results[name].update(
                 {key: book[key] for key in ("cold target", "no-op target", "prose target") if key in book}
             )

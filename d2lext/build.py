@@ -33,6 +33,7 @@ from myst_parser.config.main import MdParserConfig
 
 from .config import BookConfig, Framework
 from .errors import BookError, ExecutionFailed
+from .execute.cluster import Cluster, last_seconds_in
 from .execute.engine import Engine
 from .execute.environments import (
     Environments,
@@ -135,12 +136,14 @@ class BookBuild:
         self.unshown: dict[str, set[str]] = {}
         """Documents read without being built (partial build): the frameworks whose runs are not
         cached, so their pages were read without those outputs."""
-        self._engine: Engine | None = None
+        self._engine: Engine | Cluster | None = None
         self._lock = BuildLock(root / ".d2l.lock")
         self._progress: Progress | None = None
         self._documents: set[str] = set()
         self._documents_changed = False
         self._fingerprints: Fingerprints | None = None
+        self.keyed_environments: dict[str, str] = {}
+        """The environment fingerprint each framework's keys name (``make_plan``)."""
         self._paths: Paths | None = None
         conf_dir = conf_dir or source
         self.environments = Environments(conf_dir / config.environments, conf_dir, log.info)
@@ -162,8 +165,29 @@ class BookBuild:
 
     # ------------------------------------------------------------------ kernels
 
-    def engine(self) -> Engine:
-        """This build's kernels (created on first use, closed by ``close``)."""
+    @property
+    def on_cluster(self) -> bool:
+        """Whether the runs execute on a Dask cluster (``d2l_executor``)."""
+        return self.config.executor.kind != "local"
+
+    def engine(self) -> Engine | Cluster:
+        """This build's kernels, or its Dask cluster (created on first use, closed by ``close``)."""
+        if self._engine is None and self.on_cluster:
+            self._engine = Cluster(
+                self.config.executor,
+                self.config.retries,
+                self.source,
+                self.package_root,
+                self.config.package_name,
+                self.environments.conf_dir,
+                self.root / ".d2l-workers",
+                self.environments.folder.resolve(),
+                self.log.info,
+                lambda message: self.log.warning(message, subtype="execution"),
+                last_seconds_in(self.state_dir),
+                frozenset(name for fw in self.config.frameworks.values() for name, _ in fw.resources),
+            )
+            atexit.register(self.close)
         if self._engine is None:
             env = kernel_env(self.package_root, self.state_dir)
             roots = tuple(os.path.join(str(path), "") for path in (self.package_root, self.source))  # "dir/"
@@ -183,9 +207,12 @@ class BookBuild:
         own environments if they are missing, then warm kernels up (unless ``warm`` is false)."""
         self.take()
         with self.stage():
-            for framework in self.config.selected_frameworks:
-                if framework.environment is not None:
-                    self.environments.ensure(framework)
+            if self.config.executor.kind == "dask":  # made on the workers, which say their fingerprints
+                self.engine().prepare(self.config.selected_frameworks, warm=not self.state_dir.exists())
+            else:  # this machine's kernels, or a LocalCluster's on this machine: the same environments
+                for framework in self.config.selected_frameworks:
+                    if framework.environment is not None:
+                        self.environments.ensure(framework)
         if warm:
             self.warm()
 
@@ -238,10 +265,13 @@ class BookBuild:
         self.engine().warm(self.config.selected_frameworks, self.source)
 
     def close(self) -> None:
-        """At the end of the build, or after an error or Ctrl-C: no kernel outlives the build."""
+        """At the end of the build, or after an error or Ctrl-C: no kernel outlives the build (on a
+        cluster, none of its runs goes on, and a LocalCluster it started stops)."""
         engine, self._engine = self._engine, None
         if engine is not None:
             engine.interrupt()
+            if isinstance(engine, Cluster):
+                engine.close()
 
     # ------------------------------------------------------------------ planning
 
@@ -295,6 +325,7 @@ class BookBuild:
             archive = archive_path(self.root / "dist", config, self.site.release)
             if rewritten or not archive.exists():
                 write_archive(self.package_root, archive.parent, config, self.site.release)
+            self.keyed_environments = found
             keys = run_keys(book, config, found, code)
         self.plan = Plan(config, book, keys, places, self.package_root, rewritten, archive)
         return self.plan
@@ -344,15 +375,22 @@ class BookBuild:
 
     def fingerprints(self) -> dict[str, str]:
         """Each selected framework's environment fingerprint (read once per build and environment,
-        the environments not known yet at the same time: each is a subprocess)."""
+        the environments not known yet at the same time: each is a subprocess); on a Dask
+        cluster, the one its workers reported (``start``)."""
         known = self.environment_fingerprints()
-        pythons = {fw.name: kernel_python(self.kernel_specs, fw.kernel) for fw in self.config.selected_frameworks}
+        reported = self._engine.fingerprints if isinstance(self._engine, Cluster) else {}
+        frameworks = [fw for fw in self.config.selected_frameworks if fw.name not in reported]
+        pythons = {fw.name: kernel_python(self.kernel_specs, fw.kernel) for fw in frameworks}
         distinct = list(dict.fromkeys(python for python in pythons.values() if python))
         with ThreadPoolExecutor(max_workers=max(1, len(distinct))) as pool:
             read = dict(zip(distinct, pool.map(known.of, distinct), strict=True))
         known.save()
-        return {
+        found = {
             name: read[python] if python else self.config.frameworks[name].kernel for name, python in pythons.items()
+        }
+        return {
+            fw.name: reported[fw.name] if fw.name in reported else found[fw.name]
+            for fw in self.config.selected_frameworks
         }
 
     def outdated(
@@ -427,10 +465,11 @@ class BookBuild:
         for result in results:
             progress(result)
 
-        for framework in {run.framework for run in missing}:
-            problem = missing_requirement(framework, self.kernel_specs)
-            if problem:
-                raise BookError(problem)
+        if self.config.executor.kind != "dask":  # a scheduler's workers checked it themselves (start)
+            for framework in {run.framework for run in missing}:
+                problem = missing_requirement(framework, self.kernel_specs)
+                if problem:
+                    raise BookError(problem)
 
         unstored: list[OSError] = []
 
@@ -448,10 +487,17 @@ class BookBuild:
         waited = 0.0
         if missing:
             rerun = f" ({len(writers)} again: later chapters read their files)" if writers else ""
-            at_once = min(config.jobs, len(missing))
-            how = f"{len(missing)} runs{rerun}, {at_once} at a time, each" if len(missing) > 1 else f"1 run{rerun}"
-            self.log.info(f"executing {how} in a kernel of its own")
             engine = self.engine()
+            runs = f"{len(missing)} runs{rerun}" if len(missing) > 1 else f"1 run{rerun}"
+            if isinstance(engine, Cluster):
+                engine.warmed()
+                engine.connect()
+                self.log.info(
+                    f"executing {runs} on the Dask cluster {config.executor} ({len(engine.workers())} workers)"
+                )
+            else:
+                at_once = f", {min(config.jobs, len(missing))} at a time, each" if len(missing) > 1 else ""
+                self.log.info(f"executing {runs}{at_once} in a kernel of its own")
             try:
                 results += engine.execute(missing, timeout=self.timeout_of, report=finished)
             except KeyboardInterrupt:  # the report lists the runs Ctrl-C stopped, as stopped
@@ -461,6 +507,9 @@ class BookBuild:
                         progress(result)
                 raise
             waited = engine.warm_up_wait
+            self._check_environments(results)
+            if isinstance(engine, Cluster):
+                engine.finish()
         error, warnings = failure_outcome(results, config.keep_going)
         progress.summary(
             self.report_path,
@@ -493,6 +542,22 @@ class BookBuild:
         for docname, runs in by_chapter.items():
             chapter = chapters[docname]
             self.merged[str(chapter.path)] = merge(chapter, config, runs)
+
+    def _check_environments(self, results: list[Result]) -> None:
+        """On a cluster: one warning per framework that workers ran in another environment than the
+        one its keys name (the cache would hold their outputs under keys that do not say so)."""
+        others: dict[str, set[str]] = {}
+        for result in results:
+            keyed = self.keyed_environments.get(result.run.framework.name)
+            if result.environment and keyed and result.environment != keyed and not result.cached:
+                others.setdefault(result.run.framework.name, set()).add(result.worker or "?")
+        for name, workers in others.items():
+            self.log.warning(
+                f"the Dask workers {', '.join(sorted(workers))} ran {self.config.frameworks[name].label} in another "
+                f"environment than the one this build's cache keys name ({self.keyed_environments[name]}): install "
+                f"the same versions there",
+                subtype="execution",
+            )
 
     def only_read(self, plan: Plan, docnames: list[str]) -> list[Result]:
         """The runs of documents a partial build reads but does not build: from the cache, or,

@@ -61,6 +61,9 @@ class Framework:
     """The book's own requirements files for this framework, as ``conf.py`` names them (relative
     to its folder), existing or not: those that exist are installed into its environment
     (``environment.book``); a package a saved import lacks is said to belong in them."""
+    resources: tuple[tuple[str, float], ...] = ()
+    """Dask worker resources each of its runs needs on a cluster (``{"GPU": 1}``): its runs go
+    only to workers that offer them. Ignored by the local executor."""
 
 
 @dc.dataclass(frozen=True)
@@ -108,11 +111,11 @@ def _framework(name: str, spec: Any, conf_dir: Path) -> Framework:
             f"{option_name} must be a dict with 'label' (and optionally 'kernel', 'requires', 'environment', "
             f"'requirements')"
         )
-    unknown = set(spec) - {"label", "kernel", "requires", "environment", "requirements"}
+    unknown = set(spec) - {"label", "kernel", "requires", "environment", "requirements", "resources"}
     if unknown:
         raise BookError(
             f"{option_name} has unknown keys {sorted(unknown)}; allowed: label, kernel, requires, environment, "
-            f"requirements"
+            f"requirements, resources"
         )
     for made in ("environment", "requirements"):
         if "kernel" in spec and made in spec:
@@ -132,7 +135,20 @@ def _framework(name: str, spec: Any, conf_dir: Path) -> Framework:
         raise BookError(f"{option_name}: 'label' and 'kernel' must be strings")
     if isinstance(requires, str) or not all(isinstance(m, str) for m in requires):
         raise BookError(f"{option_name}['requires'] must be a list of module names")
-    return Framework(name, label, kernel, tuple(requires), environment, requirements)
+    resources = _resources(option_name, spec.get("resources", {}))
+    return Framework(name, label, kernel, tuple(requires), environment, requirements, resources)
+
+
+def _resources(option_name: str, raw: Any) -> tuple[tuple[str, float], ...]:
+    """``{"GPU": 1}`` -> ``(("GPU", 1),)``: Dask worker resources, each a positive amount."""
+    if not isinstance(raw, dict) or not all(
+        isinstance(name, str) and name and positive_seconds(amount) is not None for name, amount in raw.items()
+    ):
+        raise BookError(
+            f"{option_name}['resources'] must map Dask worker resources to positive amounts, e.g. {{'GPU': 1}}, "
+            f"not {raw!r}"
+        )
+    return tuple(sorted((name, positive_seconds(amount)) for name, amount in raw.items()))
 
 
 def _book_requirements(option_name: str, raw: Any) -> tuple[str, ...]:
@@ -240,6 +256,51 @@ def _jobs(raw: Any, parsed: dict) -> int:
     if jobs <= 0:
         raise BookError(f"d2l_jobs (JOBS) must be a positive whole number, not {raw!r}")
     return jobs
+
+
+@dc.dataclass(frozen=True)
+class Executor:
+    """Where the runs execute: this machine's pool of kernels, or a Dask cluster."""
+
+    kind: str = "local"
+    """``local`` (this machine's kernels), ``dask`` (an existing scheduler at ``address``), or
+    ``dask-local`` (a ``distributed.LocalCluster`` of ``workers`` processes started by the build)."""
+    address: str = ""
+    workers: int = 0
+
+    def __str__(self) -> str:
+        if self.kind == "dask":
+            return self.address
+        return f"dask-local:{self.workers}" if self.kind == "dask-local" else "local"
+
+
+_EXECUTOR_FORMS = "'local', 'dask://HOST:PORT' (or 'tcp://HOST:PORT'), or 'dask-local:N' (N worker processes)"
+
+
+def _executor(raw: Any, parsed: dict) -> Executor:
+    text = raw.strip() if isinstance(raw, str) else None
+    if raw is None or text in ("", "local"):
+        return Executor()
+    if text and text.startswith("dask-local:"):
+        count = text.partition(":")[2]
+        if count.isdigit() and int(count) > 0:
+            return Executor("dask-local", workers=int(count))
+    elif text:
+        scheme, _, rest = text.partition("://")
+        host, _, port = rest.rpartition(":")
+        if scheme in ("dask", "tcp", "tls") and host and port.isdigit():
+            return Executor("dask", ("tls" if scheme == "tls" else "tcp") + "://" + rest)
+    raise BookError(f"d2l_executor (EXECUTOR) must be {_EXECUTOR_FORMS}, not {raw!r}")
+
+
+def _retries(raw: Any, parsed: dict) -> int:
+    try:
+        retries = int(raw) if not isinstance(raw, bool) and str(raw).strip().isdigit() else -1
+    except (TypeError, ValueError):
+        retries = -1
+    if retries < 0:
+        raise BookError(f"d2l_retries must be a whole number of retries (0 or more), not {raw!r}")
+    return retries
 
 
 def _tags(raw: Any, parsed: dict) -> frozenset[str]:
@@ -458,6 +519,23 @@ class BookConfig:
         "is remembered until the run's code or inputs change",
         rebuild="",
         default=False,
+    )
+
+    executor: Executor = option(
+        "local",
+        _executor,
+        "where the runs execute: local (this machine's kernels), dask://HOST:PORT (a Dask scheduler), "
+        "dask-local:N (a Dask cluster of N worker processes on this machine); EXECUTOR= overrides",
+        rebuild="",
+        default=Executor(),
+    )
+    retries: int = option(
+        2,
+        _retries,
+        "on a Dask cluster: how many times a run whose worker was lost (killed, out of memory) is tried "
+        "again on another worker",
+        rebuild="",
+        default=2,
     )
 
     @property

@@ -61,6 +61,9 @@ class Progress:
                     "cached": r.cached,
                     "seconds": round(r.seconds, 3),
                     "kernel": None if r.cached else r.kernel,
+                    "worker": r.worker,
+                    "wait_seconds": None if r.waited is None else round(r.waited, 3),
+                    "environment": r.environment,
                     "key": keys.get((r.run.chapter.docname, r.run.framework.name)),
                     "error": r.failure.message() if r.failure else None,
                 }

@@ -6,5 +6,6 @@ one notebook the pages render (``merge.py``). ``engine.py`` drives a pool of ker
 (``kernel.py``: a fresh kernel for every run, forked from a process that imported the framework
 once, ``forking.py``; ``prologue.py`` runs first in it) in the order ``schedule.py`` chooses;
 ``environments.py`` makes the frameworks' own Python environments and says whether a framework
-can run. Nothing here imports Sphinx.
+can run. On a Dask cluster (``d2l_executor``), ``cluster.py`` sends each run to a worker, where
+``on_worker.py`` runs it with the same kernels. Nothing here imports Sphinx.
 """

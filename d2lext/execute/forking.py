@@ -133,6 +133,10 @@ class ForkServer:
             self.exited.set()
             self.exited.clear()
         else:
+            if "pid" in message:
+                # A new process: an exit status kept under its number belongs to an earlier kernel
+                # that had it (numbers are reused; a server on a Dask worker outlives thousands).
+                self.statuses.pop(message["pid"], None)
             reply = self.replies.pop(message["id"], None)
             if reply is not None and not reply.done():
                 reply.set_result(message)

@@ -308,17 +308,26 @@ class Worker:
             await asyncio.wait(list(self._stopping))
 
     async def run(
-        self, run: Run, timeout: tuple[float, str], spare_wanted: Callable[[], bool] = lambda: False
+        self,
+        run: Run,
+        timeout: tuple[float, str],
+        spare_wanted: Callable[[], bool] = lambda: False,
+        *,
+        folder: Path | None = None,
+        package: Path | None = None,
     ) -> Result:
         """Execute one chapter in one framework, in a kernel no other chapter ran in.
 
         ``timeout`` is (seconds, where that limit is set). Once the kernel is ready, a spare for
         the next run of the same framework is started if ``spare_wanted()`` says one is due.
+        ``folder`` is the working folder (default: the chapter's own); ``package``, a folder put
+        first on the kernel's path (a Dask worker's copy of the saved package).
         """
         seconds, timeout_origin = timeout
         notebook, cells = run_notebook(run.chapter, run.framework)
-        folder = run.chapter.path.parent
-        prologue = f"{PROLOGUE}\n_d2l_prepare({str(folder)!r}, {self.module_roots!r})\n"
+        folder = folder or run.chapter.path.parent
+        path = f", {str(package)!r}" if package else ""
+        prologue = f"{PROLOGUE}\n_d2l_prepare({str(folder)!r}, {self.module_roots!r}{path})\n"
         notebook.cells.insert(0, nbformat.v4.new_code_cell(prologue))
         result = Result(run)
         current = [0]

@@ -9,7 +9,7 @@ dropped, so the chapter imports the current one; the execution count starts agai
 """
 
 
-def _d2l_prepare(folder, roots):
+def _d2l_prepare(folder, roots, path=None):
     import gc
     import importlib
     import os
@@ -24,6 +24,8 @@ def _d2l_prepare(folder, roots):
         if file.startswith(roots) and not file.startswith(installed):
             del sys.modules[name]
     os.chdir(folder)
+    if path and path not in sys.path:  # on a Dask worker: the book's package, sent with the run
+        sys.path.insert(0, path)
     collect, gc.collect = gc.collect, lambda *args: 0  # reset() ends with a full collection: ~20 ms+
     try:
         get_ipython().reset(new_session=True)

@@ -58,6 +58,13 @@ class Result:
     previous run executed)."""
     interrupted: bool = False
     """The build was stopped (Ctrl-C) while this run was executing."""
+    worker: str | None = None
+    """On a Dask cluster: the address of the worker that ran it (``None``: this machine's kernels)."""
+    waited: float | None = None
+    """On a Dask cluster: seconds between its submission and its result other than its own run
+    (queueing, the transfer of what it carries, the worker's environment and fork server)."""
+    environment: str | None = None
+    """On a Dask cluster: the fingerprint of the environment the worker ran it in."""
 
     @property
     def status(self) -> str:
