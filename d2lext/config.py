@@ -364,6 +364,15 @@ class BookConfig:
         default=False,
     )
 
+    require_parity: bool = option(
+        False,
+        _flag,
+        "warn at its path:line about every listing a selected framework lacks (so -W fails the build); "
+        "the authors' report lists them either way",
+        rebuild="",
+        default=False,
+    )
+
     @property
     def selected_frameworks(self) -> list[Framework]:
         return [self.frameworks[name] for name in self.selected]

@@ -31,6 +31,7 @@ from .messages import WARNING_TYPE, SphinxLog, logger, setup_messages, stop_on_b
 from .package.check import numbering_differences
 from .plan import resolve
 from .render.api import setup_api
+from .render.authoring import setup_authoring, write_authors_report
 from .render.equations import setup_equations
 from .render.figures import setup_figures
 from .render.mathjax import setup_mathjax
@@ -200,7 +201,11 @@ def pages_to_write(app: Sphinx, env: BuildEnvironment) -> list[str]:
 def execute(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
     build = book_build(env)
     with build.stage():
-        build.execute(docnames)
+        try:
+            build.execute(docnames)
+        except BookError:  # cells failed: the authors' report lists them before the build stops
+            write_authors_report(app, "failed")
+            raise
     shown, failed = getattr(env, SHOWN), getattr(env, FAILED)  # saved with the environment
     for docname in docnames:
         shown[docname] = build.page_keys(docname)
@@ -303,6 +308,7 @@ def setup(app: Sphinx) -> dict:
     setup_search(app)
     setup_offline(app)
     setup_references(app)
+    setup_authoring(app)
     app.add_js_file("d2l.js")
     app.add_css_file("d2l.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
