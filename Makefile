@@ -15,6 +15,9 @@
 #                                       folders of documents) and the pages that index them; the
 #                                       whole book is still read for the package, section numbers
 #                                       and references (with BOOK= too)
+#   make livehtml [BOOK=...] [PORT=8000]  live preview: rebuilds on every save (with the same cache) and
+#                                       reloads the browser (sphinx-autobuild)
+#   make pdf [BOOK=...] [FRAMEWORKS=torch]  one PDF per selected framework (xelatex), in _build/pdf
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -30,7 +33,7 @@ SPHINXOPTS ?=
 
 SPHINX_ARGS := -c . $(if $(FRAMEWORKS),-D d2l_selected="$(FRAMEWORKS)") $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(if $(KEEP_GOING),-D d2l_keep_going=$(KEEP_GOING)) $(if $(RETRY),-D d2l_retry_failed=$(RETRY)) $(if $(ONLY),-D d2l_only="$(ONLY)") $(SPHINXOPTS)
 
-.PHONY: html lib test test-quick lint clean setup bench browser
+.PHONY: html lib test test-quick lint clean setup bench browser livehtml pdf latex-tools
 
 html: $(READY)
 ifdef BOOK
@@ -38,6 +41,21 @@ ifdef BOOK
 	  $(subst -c .,-c $(CURDIR)/d2lext/d2lbook_conf,$(SPHINX_ARGS))
 else
 	$(BIN)/sphinx-build -M html source $(BUILDDIR) $(SPHINX_ARGS)
+endif
+
+# Live preview: sphinx-autobuild watches the sources, runs `sphinx-build` again (a new process
+# each time, with the cache of `make html`: a prose edit executes nothing, a code edit only its
+# chapter in its framework) and reloads the pages open in the browser. A failed build leaves the
+# last good pages served. Editors' temporary files are not changes.
+PORT ?= 8000
+LIVE_ARGS := --port $(PORT) --re-ignore '(\.sw[a-z]|~|/\.\#[^/]*|/4913|/__pycache__/.*|/\.ipynb_checkpoints/.*)$$'
+
+livehtml: $(READY)
+ifdef BOOK
+	D2L_BOOK="$(BOOK)" D2L_ENVIRONMENTS="$(CURDIR)/.venvs" $(BIN)/sphinx-autobuild -M html "$(BOOK)" "$(BOOK)/_build" \
+	  $(subst -c .,-c $(CURDIR)/d2lext/d2lbook_conf,$(SPHINX_ARGS)) $(LIVE_ARGS)
+else
+	$(BIN)/sphinx-autobuild -M html source $(BUILDDIR) $(SPHINX_ARGS) $(LIVE_ARGS) --watch conf.py
 endif
 
 # The saved package, for every configured framework, and its wheel in $(BUILDDIR)/dist (for a
