@@ -58,6 +58,19 @@ else
 	$(BIN)/sphinx-autobuild -M html source $(BUILDDIR) $(SPHINX_ARGS) $(LIVE_ARGS) --watch conf.py
 endif
 
+# One PDF per selected framework (FRAMEWORKS=, default: conf.py's selection), with that framework's
+# listings, outputs and figures, into $(BUILDDIR)/pdf; the next `make html` links them under every
+# page's title. Same execution cache as `make html`.
+PDF_ARGS := $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(if $(KEEP_GOING),-D d2l_keep_going=$(KEEP_GOING)) $(if $(RETRY),-D d2l_retry_failed=$(RETRY)) $(SPHINXOPTS)
+
+pdf: $(READY) latex-tools
+ifdef BOOK
+	D2L_BOOK="$(BOOK)" D2L_ENVIRONMENTS="$(CURDIR)/.venvs" $(BIN)/python -m d2lext.pdf --conf $(CURDIR)/d2lext/d2lbook_conf \
+	  --source "$(BOOK)" --build "$(BOOK)/_build" --frameworks "$(FRAMEWORKS)" $(PDF_ARGS)
+else
+	$(BIN)/python -m d2lext.pdf --conf . --source source --build $(BUILDDIR) --frameworks "$(FRAMEWORKS)" $(PDF_ARGS)
+endif
+
 # The saved package, for every configured framework, and its wheel in $(BUILDDIR)/dist (for a
 # d2l-book project, in $(BOOK)/_build/dist): planned as `make html` plans it.
 lib: $(READY)
@@ -68,7 +81,7 @@ else
 	$(BIN)/python -m d2lext.lib --conf . --source source --build $(BUILDDIR)
 endif
 
-test: $(READY) browser
+test: $(READY) browser latex-tools
 	$(BIN)/pytest
 
 # The tests not marked slow (tests/conftest.py marks them): the extension's rules, in seconds.
@@ -85,6 +98,18 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); \
 	  else \
 	    echo "*** cannot install $(BROWSER_PACKAGES) (not root): the browser tests will be skipped ***"; \
+	  fi; \
+	fi
+
+# make pdf: xelatex with ctex (Chinese), latexmk, the CJK fonts, rsvg-convert (SVG figures to
+# PDF) and poppler's tools (the PDF tests read the PDFs with them). Installed with apt when missing.
+LATEX_PACKAGES := texlive-xetex texlive-lang-chinese texlive-latex-extra texlive-fonts-recommended fonts-noto-cjk latexmk librsvg2-bin poppler-utils
+latex-tools:
+	@if ! dpkg -s $(LATEX_PACKAGES) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(LATEX_PACKAGES); \
+	  else \
+	    echo "*** cannot install $(LATEX_PACKAGES) (not root): make pdf and the PDF tests need them ***"; \
 	  fi; \
 	fi
 

@@ -34,9 +34,11 @@ from .render.api import setup_api
 from .render.authoring import setup_authoring, write_authors_report
 from .render.equations import setup_equations
 from .render.figures import setup_figures
+from .render.latex import setup_latex
 from .render.mathjax import setup_mathjax
 from .render.notebook_links import setup_notebook_links
 from .render.offline import setup_offline
+from .render.pdf_links import setup_pdf_links
 from .render.prose import setup_prose
 from .render.references import place_nodes, setup_references
 from .render.search import setup_search
@@ -309,6 +311,8 @@ def setup(app: Sphinx) -> dict:
     setup_offline(app)
     setup_references(app)
     setup_authoring(app)
+    setup_latex(app)
+    setup_pdf_links(app)
     app.add_js_file("d2l.js")
     app.add_css_file("d2l.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "d2lext"
 CORE_PACKAGES = ("sources", "plan", "execute", "package", "site", "authoring")
 CORE_MODULES = ("build", "config", "errors", "files", "lock", "report")
 #: What runs inside Sphinx: the wiring and the rendering.
-SPHINX_SIDE = ("extension", "state", "messages", "lib", "render")
+SPHINX_SIDE = ("extension", "state", "messages", "lib", "pdf", "render")
 
 
 def core_files() -> list[Path]:

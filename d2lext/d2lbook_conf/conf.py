@@ -9,6 +9,8 @@ own requirements (requirements.txt, requirements-<tab>.txt) when it has them.
 import os
 from pathlib import Path
 
+from sphinx.util import texescape
+
 import d2lext
 from d2lext.errors import BookError
 from d2lext.sources.d2lbook import FRAMEWORK_NAMES, LABELS, MODULES, Project, read_config
@@ -69,6 +71,17 @@ for _tab in _project.tabs:
 d2l_selected = [name for name, spec in d2l_frameworks.items() if "environment" not in spec] or list(d2l_frameworks)[:1]
 d2l_d2lbook = str(CONFIG)
 d2l_environments = os.environ.get("D2L_ENVIRONMENTS", str(Path.cwd() / ".venvs"))
+
+# The PDF (make pdf BOOK=...): named as d2l-book names it, with config.ini's [pdf] logo when the
+# file exists (the LaTeX settings of [build] sphinx_configs, latex_elements, are applied above;
+# [pdf] post_latex is a script, never run).
+if _project.name:
+    texescape.init()  # what the LaTeX builder does before it escapes its default titles
+    latex_documents = [
+        (root_doc, f"{_project.name}.tex", texescape.escape(project), texescape.escape(author), "manual")
+    ]
+if _project.latex_logo and (BOOK / _project.latex_logo).is_file():
+    latex_logo = str(BOOK / _project.latex_logo)
 
 html_title = project
 html_theme = "sphinx_book_theme"

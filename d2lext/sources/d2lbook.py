@@ -702,6 +702,8 @@ SPHINX_CONFIGS: dict[str, type] = {
 class Project:
     """What a d2l-book ``config.ini`` says about the book."""
 
+    name: str = ""
+    """``[project] name``: the PDF's file name (``d2l-zh.pdf``)."""
     title: str = ""
     author: str = ""
     copyright: str = ""
@@ -710,6 +712,8 @@ class Project:
     tabs: tuple[str, ...] = ()
     exclusions: tuple[str, ...] = ()
     bibfile: str = ""
+    latex_logo: str = ""
+    """``[pdf] latex_logo``: the image on the PDF's title page, relative to the book's folder."""
     libraries: dict[str, Library] = dc.field(default_factory=dict)
     sphinx_configs: dict[str, object] = dc.field(default_factory=dict)
     """The Sphinx settings of ``[build] sphinx_configs`` that can be applied (``SPHINX_CONFIGS``)."""
@@ -765,6 +769,7 @@ def read_config(path: Path) -> Project:
             libraries[tab] = _library(section, headers[section], get(section, "lib_name"), lines, warn)
     sphinx_configs = _sphinx_configs(lines("build", "sphinx_configs"), warn)
     return Project(
+        name=get("project", "name"),
         title=get("project", "title"),
         author=get("project", "author"),
         copyright=get("project", "copyright"),
@@ -773,6 +778,7 @@ def read_config(path: Path) -> Project:
         tabs=tabs,
         exclusions=names(get("build", "exclusions")),
         bibfile=get("pdf", "bibfile"),
+        latex_logo=get("pdf", "latex_logo"),
         libraries=libraries,
         sphinx_configs=sphinx_configs,
         warnings=tuple(sorted(warnings, key=lambda warning: warning.line)),
