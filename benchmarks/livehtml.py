@@ -102,7 +102,9 @@ def main() -> None:
                 position = len(log.read_text(errors="replace"))
                 started = time.perf_counter()
                 source.write_text(text.replace(PROSE, PROSE + mark, 1))
-                page.wait_for_function(f"() => document.body.textContent.includes('{mark}')", timeout=600_000)
+                page.wait_for_function(
+                    f"() => !!document.body && document.body.textContent.includes('{mark}')", timeout=600_000
+                )
                 prose.append(time.perf_counter() - started)
                 wait_for(log, r"Serving on", position)
 

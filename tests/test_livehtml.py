@@ -98,7 +98,9 @@ def test_livehtml_refreshes_the_page_on_prose_and_code_edits(tmp_path):
             mark = len(live.text())
             with KernelWatch(root) as prose_kernels:
                 edit(source, "本节用到", "本节（改过）用到")
-                page.wait_for_function("() => document.body.innerText.includes('本节（改过）用到')", timeout=120_000)
+                page.wait_for_function(
+                    "() => !!document.body && document.body.innerText.includes('本节（改过）用到')", timeout=120_000
+                )
             console = live.wait_for(r"Serving on", mark)
             assert prose_kernels.seen == []
             assert "executing" not in console and "(cached)" in console
@@ -111,7 +113,9 @@ def test_livehtml_refreshes_the_page_on_prose_and_code_edits(tmp_path):
                     "%%tab pytorch\nfrom d2l import torch as d2l\n",
                     "%%tab pytorch\nfrom d2l import torch as d2l\nprint('PyTorch ready')\n",
                 )
-                page.wait_for_function("() => document.body.innerText.includes('PyTorch ready')", timeout=120_000)
+                page.wait_for_function(
+                    "() => !!document.body && document.body.innerText.includes('PyTorch ready')", timeout=120_000
+                )
             console = live.wait_for(r"Serving on", mark)
             assert code_kernels.seen != []
             assert "executing 1 runs" in console

@@ -27,6 +27,9 @@
     document.querySelectorAll("a.d2l-notebook").forEach((link) => {
       link.classList.toggle("d2l-chosen", link.classList.contains("d2l-notebook-" + framework));
     });
+    document.querySelectorAll("a.d2l-pdf").forEach((link) => {
+      link.classList.toggle("d2l-chosen", link.classList.contains("d2l-pdf-" + framework));
+    });
   }
 
   document.addEventListener("change", (event) => {
