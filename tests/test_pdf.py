@@ -16,6 +16,9 @@ from bs4 import BeautifulSoup
 from conftest import REPO
 from test_d2lbook import build_project, d2lbook_project
 
+from d2lext.files import display_path
+from d2lext.pdf import latex_error
+
 PAGE = "chapter_basics/tensors"
 PICTURES = REPO / "_build" / "test-output" / "pdf"
 PLOTS = """
@@ -34,10 +37,20 @@ plt.title('numpy plot')
 ```
 """
 
-pytestmark = pytest.mark.skipif(
+needs_tex = pytest.mark.skipif(
     shutil.which("xelatex") is None or shutil.which("pdftotext") is None,
     reason="*** PDF TESTS SKIPPED: xelatex or poppler is not installed (`make test` installs them as root) ***",
 )
+
+
+def test_a_latex_error_is_its_first_line_and_the_log_to_read(tmp_path):
+    (tmp_path / "d2l.log").write_text(
+        "This is XeTeX\n(./d2l.tex\n! Undefined control sequence.\nl.42 \\nosuchmacro\n\n! Emergency stop.\n"
+    )
+    assert latex_error(tmp_path) == (
+        f"Undefined control sequence. l.42 \\nosuchmacro (see {display_path(tmp_path / 'd2l.log')})"
+    )
+    assert latex_error(tmp_path / "nothing") == f"see the .log files in {display_path(tmp_path / 'nothing')}"
 
 
 def figures(pdf: Path) -> int:
@@ -53,6 +66,7 @@ def figures(pdf: Path) -> int:
     return count
 
 
+@needs_tex
 @pytest.mark.slow
 def test_make_pdf_gives_one_framework_s_book_and_the_site_offers_it(tmp_path):
     root = d2lbook_project(tmp_path / "book", "d2lbook")
