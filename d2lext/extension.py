@@ -8,6 +8,7 @@ transforms            framework tabs (tabs.py), figure text (figures.py), equati
 env-get-updated       pages to write although they were not read: the navigation changed, or
                       a partial build left them unwritten
 builder.write         a partial build (ONLY=) writes only the pages it builds (restrict_writing)
+build-finished        the authors' report (render/authoring.py), the PDFs' links (render/pdf_links.py)
 """
 
 from __future__ import annotations
