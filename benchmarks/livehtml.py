@@ -128,7 +128,17 @@ def main() -> None:
         server.wait(timeout=60)
     console = log.read_text(errors="replace")
     kernels = len(re.findall(r"executing 1 runs", console))
+    walls = [
+        float(wall)
+        for wall in re.findall(
+            r"execution: 1 executed, \d+ cached, 0 failed; [\d.]+ s in kernels, ([\d.]+) s wall", console
+        )
+    ]
     print(f"rounds: {args.repeat}; code edits that executed one run: {kernels}")
+    if walls:
+        print(
+            f"code edit, its run (fork server, kernel, cells): median {statistics.median(walls):.2f} s ({_list(walls)})"
+        )
     print(f"save to refreshed page, prose edit: median {statistics.median(prose):.2f} s ({_list(prose)})")
     print(f"save to refreshed page, code edit:  median {statistics.median(code):.2f} s ({_list(code)})")
     print(f"no-op sphinx-build of the same book: median {statistics.median(noop):.2f} s ({_list(noop)})")
