@@ -114,6 +114,11 @@ def test_the_report_lists_missing_listings_and_outputs_and_parity_fails_w(tmp_pa
         ("chapter", "torch", "executed"),
     }
     page = BeautifulSoup((root / "_build" / "d2l-book-report.html").read_text(), "html.parser")
+    assert [item.get_text() for item in page.select("ul.counts li")] == [
+        "1 listing missing (NumPy 1)",
+        "4 outputs to check (2 warning, 2 path)",
+        "0 failed cells",
+    ]
     heading = page.find("h2", id="chapter")
     assert heading.get_text() == "1 Listings to check" and heading.a["href"] == "html/chapter.html"
     rows = [[td.get_text() for td in tr.find_all("td")] for tr in page.find_all("tr")]

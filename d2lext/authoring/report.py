@@ -259,15 +259,19 @@ def build_report(
 def summary_line(report: dict, where: str) -> str:
     """The report in one line, for the end of the build's console output."""
     counts, labels = report["counts"], report["frameworks"]
-    lacking = ", ".join(f"{labels[name]} {count}" for name, count in counts["missing_by_framework"].items() if count)
-    missing = _count(counts["missing_listings"], "listing") + " missing" + (f" ({lacking})" if lacking else "")
-    kinds = ", ".join(f"{count} {kind}" for kind, count in counts["outputs_by_kind"].items() if count)
-    outputs = _count(counts["outputs"], "output") + " to check" + (f" ({kinds})" if kinds else "")
+    lacking = [f"{labels[name]} {count}" for name, count in counts["missing_by_framework"].items() if count]
+    missing = _count(counts["missing_listings"], "listing") + " missing" + _parts(lacking)
+    kinds = [f"{count} {kind}" for kind, count in counts["outputs_by_kind"].items() if count]
+    outputs = _count(counts["outputs"], "output") + " to check" + _parts(kinds)
     slowest = report["slowest"][0] if report["slowest"] else None
     slow = f"; slowest run {slowest['document']} [{slowest['framework']}] {slowest['seconds']:.1f} s" if slowest else ""
     not_run = f", {_count(counts['not_run'], 'run')} not run" if counts["not_run"] else ""
     failed = _count(counts["failed"], "failed cell")
     return f"authors' report: {missing}, {outputs}, {failed}{not_run}{slow}; see {where}"
+
+
+def _parts(parts: list[str]) -> str:
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def _count(number: int, thing: str) -> str:
@@ -328,6 +332,8 @@ def render_html(report: dict) -> str:
     """A page an author opens beside the book: what to fix, section by section."""
     labels = report["frameworks"]
     counts = report["counts"]
+    lacking = [f"{labels[name]} {count}" for name, count in counts["missing_by_framework"].items() if count]
+    kinds = [f"{count} {kind}" for kind, count in counts["outputs_by_kind"].items() if count]
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -336,16 +342,12 @@ def render_html(report: dict) -> str:
         "<h1>Authors' report</h1>",
         f"<p>Frameworks: {_e(', '.join(labels.values()))}. Build {_e(report['status'])}.</p>",
         '<ul class="counts">',
-        f"<li>{counts['missing_listings']} listings missing"
-        + "".join(f", {_e(labels[name])} {count}" for name, count in counts["missing_by_framework"].items() if count)
-        + "</li>",
-        f"<li>{counts['outputs']} outputs showing "
-        + ", ".join(f"{_e(kind)} {count}" for kind, count in counts["outputs_by_kind"].items())
-        + "</li>",
-        f"<li>{counts['failed']} failed cells</li>",
+        f"<li>{_count(counts['missing_listings'], 'listing')} missing{_e(_parts(lacking))}</li>",
+        f"<li>{_count(counts['outputs'], 'output')} to check{_e(_parts(kinds))}</li>",
+        f"<li>{_count(counts['failed'], 'failed cell')}</li>",
     ]
     if counts["not_run"]:
-        parts.append(f"<li>{counts['not_run']} runs not run (not in the cache)</li>")
+        parts.append(f"<li>{_count(counts['not_run'], 'run')} not run (not in the cache)</li>")
     parts.append("</ul>")
     if report["slowest"]:
         parts.append("<h2>Slowest runs</h2><table><tr><th>document</th><th>framework</th><th>seconds</th>")
