@@ -74,7 +74,13 @@ def build_pdf(framework: options.Framework, source: Path, conf: Path, build: Pat
         stderr=subprocess.STDOUT,
     )
     if done.returncode != 0:
-        raise BookError(f"xelatex failed on the {framework.label} PDF: {latex_error(out)}")
+        error = latex_error(out)
+        if "fontspec Error" in error:  # d2l-zh's config.ini names Source Han and Inconsolata
+            error += (
+                "; install the font, or name one fc-list shows in latex_elements "
+                "(conf.py, or config.ini's sphinx_configs)"
+            )
+        raise BookError(f"xelatex failed on the {framework.label} PDF: {error}")
     made = []
     for tex in sorted(out.glob("*.tex")):
         pdf = tex.with_suffix(".pdf")
