@@ -88,7 +88,7 @@ def test_make_pdf_gives_one_framework_s_book_and_the_site_offers_it(tmp_path):
     assert "公式 (1.1.1) 给出求和" in text and "(1.1.2)" in text  # numbered equations, referenced
     assert "图 1.1.1: 一个方块" in text and "表 1.1.1: 几个张量的大小" in text
     assert "[Wigner, 1958]" in text and "On the distribution of the roots" in text  # the bibliography
-    assert "目录" in text  # the table of contents
+    assert "目录" in text and "CHAPTER" not in text  # the table of contents; chapters headed by their number
     # PyTorch's listings (aliases applied), outputs and prose; no other framework's.
     assert "from d2l import torch as d2l" in text and "x = torch.arange(6, dtype=torch.float32)" in text
     assert "total 15.0 torch" in text and "PyTorch 读者看这里" in text

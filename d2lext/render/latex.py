@@ -18,11 +18,13 @@ from sphinx.builders.latex import default_latex_documents
 from sphinx.config import Config
 from sphinx.util.osutil import make_filename_from_project
 
-#: Chinese through ctex (on xeCJK), in the Noto CJK fonts Debian's ``fonts-noto-cjk`` installs.
+#: Chinese through ctex (on xeCJK), in the Noto CJK fonts Debian's ``fonts-noto-cjk`` installs;
+#: chapters headed by their number alone, as d2l-zh's PDF has them (not "CHAPTER 1").
 CJK = r"""\usepackage[UTF8, fontset=none, heading=false]{ctex}
 \setCJKmainfont{Noto Serif CJK SC}
 \setCJKsansfont{Noto Sans CJK SC}
 \setCJKmonofont{Noto Sans Mono CJK SC}
+\renewcommand{\chaptername}{}
 """
 #: Where SVG figures rank for the LaTeX builder: after PDF, before PNG (converted to PDF).
 SVG_PRIORITY = ("latex", "image/svg+xml", 15)
