@@ -89,9 +89,10 @@ test-quick: $(READY)
 	$(BIN)/pytest -m "not slow"
 
 # The browser tests drive Debian's chromium (never a downloaded browser build); a CJK font makes
-# their screenshots readable. Installed with apt when missing (as root); otherwise those tests
-# are skipped with a message saying so.
-BROWSER_PACKAGES := chromium fonts-wqy-microhei
+# their screenshots readable; Node.js typesets the math when pages are written (without it, pages
+# load MathJax and typeset in the browser). Installed with apt when missing (as root); otherwise
+# the browser tests are skipped with a message saying so.
+BROWSER_PACKAGES := chromium fonts-wqy-microhei nodejs
 browser:
 	@if ! dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \

@@ -82,6 +82,8 @@ d2l_frameworks = {
 d2l_selected = ["numpy", "torch"]
 # Seconds one cell may run.
 d2l_timeout = 600
+# The book's short name, for its downloads: d2l-zh-pytorch-notebooks.zip.
+d2l_book_name = "d2l-zh"
 
 html_title = "动手学深度学习"
 html_theme = "sphinx_book_theme"

@@ -24,6 +24,7 @@ import errno
 import os
 import sys
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -252,52 +253,54 @@ class BookBuild:
     def make_plan(self, root_doc: str, sources: dict[str, Path], md_config: MdParserConfig) -> Plan:
         """Read the book (unchanged documents from the memo), write the package, key every run."""
         config = self.config
-        settings = repr(
-            (
-                sorted(config.frameworks),
-                sorted(config.extra_tags),
-                config.d2lbook,
-                config.source_format,
-                md_config,
-                Path.cwd(),
-                self.source,
-            )
+        settings = (
+            sorted(config.frameworks),
+            sorted(config.extra_tags),
+            config.d2lbook,
+            config.source_format,
+            md_config,
+            Path.cwd(),
+            self.source,
         )
-        memo = MemoFile(self.state_dir / "chapters.pickle", settings)
-        book = read_book(root_doc, sources, config, md_config, memo.entries)
-        memo.save(set(sources))
-        self._documents = set(sources)
-        self._documents_changed = set(memo.before) != self._documents
-        for problem in package_report(config, book.blocks):
-            self.log.warning(
-                f"saved package: {problem.text}",
-                subtype="package",
-                docname=problem.block.docname,
-                line=book.source_line(problem.block.docname, problem.block.line),
+        # The environments are read (a subprocess each, when not known) while the book is read.
+        with ThreadPoolExecutor(max_workers=1) as background:
+            fingerprints = background.submit(self.fingerprints)
+            memo = MemoFile(self.state_dir / "chapters.pickle", settings)
+            book = read_book(root_doc, sources, config, md_config, memo.entries)
+            memo.save(set(sources))
+            self._documents = set(sources)
+            self._documents_changed = set(memo.before) != self._documents
+            for problem in package_report(config, book.blocks):
+                self.log.warning(
+                    f"saved package: {problem.text}",
+                    subtype="package",
+                    docname=problem.block.docname,
+                    line=book.source_line(problem.block.docname, problem.block.line),
+                )
+            places = book.places(self.site.baseurl, self.site.suffix)
+            code = package_code(book, config)  # each module's code, once: for the keys and the dependencies
+            found = fingerprints.result()  # first: the dependencies are keyed by the same readings
+            dependencies = self.dependencies(code)
+            rewritten = write_package(
+                self.package_root,
+                config,
+                book.blocks,
+                places,
+                self.site.project,
+                self.site.release,
+                dependencies.declared,
             )
-        places = book.places(self.site.baseurl, self.site.suffix)
-        code = package_code(book, config)  # each module's code, once: for the keys and the dependencies
-        dependencies = self.dependencies(code)
-        rewritten = write_package(
-            self.package_root,
-            config,
-            book.blocks,
-            places,
-            self.site.project,
-            self.site.release,
-            dependencies.declared,
-        )
 
-        def advice(framework: Framework) -> str:
-            return where_to_add(framework, self.environments.conf_dir, self.source)
+            def advice(framework: Framework) -> str:
+                return where_to_add(framework, self.environments.conf_dir, self.source)
 
-        for missing in missing_imports(config, book.blocks, dependencies.missing, advice):
-            line = book.source_line(missing.block.docname, missing.line)
-            self.log.warning(missing.text, subtype="requirements", docname=missing.block.docname, line=line)
-        archive = archive_path(self.root / "dist", config, self.site.release)
-        if rewritten or not archive.exists():
-            write_archive(self.package_root, archive.parent, config, self.site.release)
-        keys = run_keys(book, config, self.fingerprints(), code)
+            for missing in missing_imports(config, book.blocks, dependencies.missing, advice):
+                line = book.source_line(missing.block.docname, missing.line)
+                self.log.warning(missing.text, subtype="requirements", docname=missing.block.docname, line=line)
+            archive = archive_path(self.root / "dist", config, self.site.release)
+            if rewritten or not archive.exists():
+                write_archive(self.package_root, archive.parent, config, self.site.release)
+            keys = run_keys(book, config, found, code)
         self.plan = Plan(config, book, keys, places, self.package_root, rewritten, archive)
         return self.plan
 
@@ -322,10 +325,19 @@ class BookBuild:
         """The package's common dependencies and per-framework extras (``package/dependencies.py``),
         read from the Python each framework runs in, and the saved imports each cannot find."""
 
-        def python_of(framework: Framework) -> str | None:
+        def runs_in(framework: Framework) -> str | None:
             if framework.environment:
                 return self.environments.python(framework)
             return kernel_python(self.kernel_specs, framework.kernel) or sys.executable  # as the keys read it
+
+        # Only the Pythons the selected frameworks run in are asked (a framework not selected
+        # that runs in one of them is answered with it): a build of one framework does not wait
+        # for the others' environments. The others pin what their requirements pin.
+        asked = {runs_in(framework) for framework in self.config.selected_frameworks} - {None}
+
+        def python_of(framework: Framework) -> str | None:
+            python = runs_in(framework)
+            return python if python in asked else None
 
         def pinned_of(framework: Framework) -> dict[str, str]:
             return self.environments.pins(framework) if framework.environment else {}
@@ -336,14 +348,17 @@ class BookBuild:
         )
 
     def fingerprints(self) -> dict[str, str]:
-        """Each selected framework's environment fingerprint (read once per build and environment)."""
+        """Each selected framework's environment fingerprint (read once per build and environment,
+        the environments not known yet at the same time: each is a subprocess)."""
         known = self.environment_fingerprints()
-        found = {}
-        for framework in self.config.selected_frameworks:
-            python = kernel_python(self.kernel_specs, framework.kernel)
-            found[framework.name] = known.of(python) if python else framework.kernel
+        pythons = {fw.name: kernel_python(self.kernel_specs, fw.kernel) for fw in self.config.selected_frameworks}
+        distinct = list(dict.fromkeys(python for python in pythons.values() if python))
+        with ThreadPoolExecutor(max_workers=max(1, len(distinct))) as pool:
+            read = dict(zip(distinct, pool.map(known.of, distinct), strict=True))
         known.save()
-        return found
+        return {
+            name: read[python] if python else self.config.frameworks[name].kernel for name, python in pythons.items()
+        }
 
     def outdated(
         self,
@@ -438,7 +453,9 @@ class BookBuild:
         waited = 0.0
         if missing:
             rerun = f" ({len(writers)} again: later chapters read their files)" if writers else ""
-            self.log.info(f"executing {len(missing)} runs{rerun} on {min(config.jobs, len(missing))} kernels at once")
+            at_once = min(config.jobs, len(missing))
+            how = f"{len(missing)} runs{rerun}, {at_once} at a time, each" if len(missing) > 1 else f"1 run{rerun}"
+            self.log.info(f"executing {how} in a kernel of its own")
             engine = self.engine()
             try:
                 results += engine.execute(missing, timeout=self.timeout_of, report=finished)

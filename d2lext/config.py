@@ -286,6 +286,77 @@ def _format(raw: Any, parsed: dict) -> str:
     return raw
 
 
+_BOOK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _book_name(raw: Any, parsed: dict) -> str:
+    if raw in (None, ""):
+        return ""
+    if not isinstance(raw, str) or not _BOOK_NAME.fullmatch(raw):
+        raise BookError(f"d2l_book_name must be a short name of letters, digits, '-', '_' and '.', not {raw!r}")
+    return raw
+
+
+@dc.dataclass(frozen=True)
+class Launch:
+    """A service that opens a page's notebook from a repository of notebooks (Colab)."""
+
+    label: str
+    """What the link says: "Colab"."""
+    url: str
+    """The address, with ``{repo}`` (``owner/name``) and ``{path}`` (``chapter/page.ipynb``)."""
+    repos: dict[str, str]
+    """framework -> the repository holding its notebooks."""
+
+    def address(self, framework: str, path: str) -> str | None:
+        repo = self.repos.get(framework)
+        return self.url.format(repo=repo, path=path) if repo else None
+
+
+def _launch(raw: Any, parsed: dict) -> tuple[Launch, ...]:
+    if not raw:
+        return ()
+    if not isinstance(raw, dict):
+        raise BookError(
+            f"d2l_launch must be a dict {{label: {{'url': ..., 'repos': {{framework: repo}}}}}}, not {raw!r}"
+        )
+    found = []
+    known = parsed.get("frameworks", {})
+    for label, spec in raw.items():
+        where = f"d2l_launch[{label!r}]"
+        if (
+            not isinstance(spec, dict)
+            or not isinstance(spec.get("url"), str)
+            or not isinstance(spec.get("repos"), dict)
+        ):
+            raise BookError(f"{where} must be {{'url': ..., 'repos': {{framework: 'owner/name'}}}}, not {spec!r}")
+        url = spec["url"]
+        if not url.startswith(("https://", "http://")) or "{path}" not in url:
+            raise BookError(f"{where}['url'] must be an http(s) address with {{repo}} and {{path}}, not {url!r}")
+        try:
+            url.format(repo="owner/name", path="page.ipynb")
+        except (KeyError, IndexError, ValueError) as error:
+            raise BookError(f"{where}['url'] may name only {{repo}} and {{path}} ({error}): {url!r}") from None
+        repos = {}
+        for framework, repo in spec["repos"].items():
+            if framework not in known:
+                raise BookError(f"{where}['repos'] names {framework!r}, which is not a framework of d2l_frameworks")
+            if not isinstance(repo, str) or not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+                raise BookError(f"{where}['repos'][{framework!r}] must be a repository as owner/name, not {repo!r}")
+            repos[framework] = repo
+        found.append(Launch(str(label), url, repos))
+    return tuple(found)
+
+
+_MATH = ("build", "browser")
+
+
+def _math(raw: Any, parsed: dict) -> str:
+    if raw not in _MATH:
+        raise BookError(f"d2l_math must be one of {', '.join(_MATH)}, not {raw!r}")
+    return raw
+
+
 def _only(raw: Any, parsed: dict) -> tuple[str, ...]:
     """``"chapter_optimization/gd chapter_optimization/sgd"`` (or a list) -> the names, in order;
     checked against the book's documents once they are found (``plan/partial.py``)."""
@@ -355,6 +426,31 @@ class BookConfig:
         default=(),
     )
     """The documents a partial build executes and writes, as named (``ONLY=``); empty: all."""
+    book_name: str = option(
+        "",
+        _book_name,
+        "a short name of the book for its downloads: <name>-<framework>-notebooks.zip (default: from the "
+        "project's name when it is one, else the package's)",
+        rebuild="html",
+        default="",
+    )
+    launch: tuple[Launch, ...] = option(
+        None,
+        _launch,
+        "services that open a page's notebook, linked under its title: {label: {'url': "
+        "'https://colab.research.google.com/github/{repo}/blob/master/{path}', 'repos': {framework: "
+        "'owner/name'}}}",
+        rebuild="html",
+        default=(),
+    )
+    math: str = option(
+        "build",
+        _math,
+        "where math is typeset: build (when pages are written, by MathJax in Node; readers load no math "
+        "script) or browser (by MathJax in the reader's browser)",
+        rebuild="html",
+        default="build",
+    )
     retry_failed: bool = option(
         False,
         _flag,

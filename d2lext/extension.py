@@ -35,6 +35,7 @@ from .render.api import setup_api
 from .render.authoring import setup_authoring, write_authors_report
 from .render.equations import setup_equations
 from .render.figures import setup_figures
+from .render.icons import setup_icons
 from .render.latex import setup_latex
 from .render.mathjax import setup_mathjax
 from .render.notebook_links import setup_notebook_links
@@ -308,6 +309,7 @@ def setup(app: Sphinx) -> dict:
     setup_equations(app)
     setup_notebook_links(app)
     setup_mathjax(app)
+    setup_icons(app)
     setup_search(app)
     setup_offline(app)
     setup_references(app)

@@ -144,6 +144,27 @@ def build_in_process(
     return Build(root, returncode, _COLOUR.sub("", stream.getvalue()), left, watch.seen)
 
 
+def formula_text(element) -> str:
+    """The TeX of a page's formula (a ``div.math`` or ``span.math``), with its number: typeset when
+    the site was built, MathJax's markup keeps the TeX in ``data-tex``; left to the browser, it is
+    the element's text."""
+    typeset = element.select("mjx-container[data-tex]")
+    if not typeset:
+        return element.get_text()
+    number = element.select_one(".eqno")
+    return (number.get_text() if number else "") + " ".join(formula["data-tex"] for formula in typeset)
+
+
+def with_tex(element):
+    """A copy of a page's element whose formulas typeset when the site was built read as their TeX,
+    as the page's text has them when math is left to the browser: ``\\(2x\\)``, ``\\[...\\]``."""
+    copy = BeautifulSoup(str(element), "html.parser")
+    for formula in copy.select("mjx-container[data-tex]"):
+        tex = formula["data-tex"]
+        formula.replace_with(f"\\[{tex}\\]" if formula.get("display") == "true" else f"\\({tex}\\)")
+    return copy
+
+
 def run_with_package(code: str, package: Path, *args: str, python: str = sys.executable, cwd=None):
     """Run ``code`` as a reader would, with only the saved package on the path; asserts it succeeds."""
     done = subprocess.run(

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EVERY_FRAMEWORK, EVERY_LABEL, PAGE, REPO, Build, book_build, run_with_package
+from conftest import EVERY_FRAMEWORK, EVERY_LABEL, PAGE, REPO, Build, book_build, formula_text, run_with_package
 
 SEED = Path(__file__).parent / "seeds" / "optimization-intro.zh.txt"  # the published page, as text
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -53,7 +53,7 @@ def test_headings_math_and_citation(book):
     titles = ["优化和深度学习", "优化的目标", "深度学习中的优化挑战", "局部最小值", "鞍点", "梯度消失", "小结", "练习"]
     assert [re.sub(r"^[\d.]+\s*", "", h).rstrip("¶").strip() for h in headings] == titles
     assert headings[0] == "2.1 优化和深度学习" and headings[3] == "2.1.2.1 局部最小值"  # numbered sections
-    math = " ".join(m.get_text() for m in page.select(".math"))
+    math = " ".join(formula_text(m) for m in page.select(".math"))
     for formula in (r"f(x) = x^3", r"f(x, y) = x^2 - y^2", r"\tanh", r"-1.0 \leq x \leq 2.0", r"P(\lambda > 0) = 0.5"):
         assert formula in math
     citation = page.find("a", href=re.compile(r"references.html#"))

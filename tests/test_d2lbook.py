@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from bs4 import BeautifulSoup
-from conftest import BOOKS, REPO, Build, build_in_process, run_with_package
+from conftest import BOOKS, REPO, Build, build_in_process, formula_text, run_with_package, with_tex
 
 from d2lext.sources.d2lbook import Library, Settings, SourceError, apply_aliases, convert, is_d2lbook
 
@@ -303,6 +303,15 @@ def test_the_original_source_of_11_1_gives_every_tab_of_the_seed(tmp_path):
         assert listings_match_the_seed(page, framework) == 7, framework
         tabs = page.select(f"div.d2l-tabs > label[data-sync-id={framework}]")
         assert sum(len(label.find_next_sibling("div").select("img[src$='.svg']")) for label in tabs) == 5
+    # The Chinese edition's [colab] and [sagemaker] repositories link the page's notebook, per tab;
+    # its [project] name names the archives.
+    hrefs = [a["href"] for a in page.select("p.d2l-launch a.d2l-launch-link")]
+    path = f"blob/master/{PAGE_11_1}.ipynb"
+    assert f"https://colab.research.google.com/github/d2l-ai/d2l-zh-pytorch-colab/{path}" in hrefs
+    assert f"https://studiolab.sagemaker.aws/import/github/d2l-ai/d2l-zh-sagemaker/{path}" in hrefs  # MXNet's
+    assert len(hrefs) == 8
+    archives = [a["download"] for a in page.select("a.d2l-notebooks-archive")]
+    assert archives == [f"d2l-zh-{tab}-notebooks.zip" for tab in ("mxnet", "pytorch", "tensorflow", "paddle")]
 
 
 def test_the_notebooks_prose_links_references_to_the_site(constructs):
@@ -492,7 +501,7 @@ def published(tmp_path_factory) -> Build:
 
 
 def article_text(build: Build, name: str) -> str:
-    return build.page(name).select_one("article").get_text(" ", strip=True)
+    return with_tex(build.page(name).select_one("article")).get_text(" ", strip=True)
 
 
 def warnings_of(build: Build, path: str) -> list[tuple[int, str]]:
@@ -507,11 +516,13 @@ def test_display_math_after_a_prose_line_is_one_equation_and_the_rest_of_the_pag
     assert [h.split(" ", 1)[1] for h in headings] == ["线性代数", "矩阵", "导数", "熵", "小结"]
     equations = page.select("article div.math")
     assert len(equations) == 5  # three blocks, two inside their paragraphs (shown as display math)
-    assert "\\mathbf{A}=\\begin{bmatrix}" in equations[0].get_text() and "code-cell" not in equations[0].get_text()
+    assert "\\mathbf{A}=\\begin{bmatrix}" in formula_text(equations[0]) and "code-cell" not in formula_text(
+        equations[0]
+    )
     text = article_text(published, PUBLISHED)
     assert "矩阵 torch.Size([2, 2])" in text and "平方 9" in text  # the cells after the matrix ran and show
     assert "采样 4" in text  # and the one after display math that ends inside its line
-    assert any("H(X) = - \\sum_i p_i" in eq.get_text() for eq in equations)
+    assert any("H(X) = - \\sum_i p_i" in formula_text(eq) for eq in equations)
     assert "它有两行两列。" in text
     for raw in ("$$", "```", "{code-cell}", "(chap_math)=", ":eqlabel:"):
         assert raw not in text, raw
@@ -527,7 +538,7 @@ def test_a_label_after_a_headings_blank_line_labels_the_heading(published):
 
 def test_an_equation_inside_slide_marks_keeps_its_label(published):
     page = published.page(PUBLISHED)
-    square = next(eq for eq in page.select("article div.math") if "f(x) = x^2" in eq.get_text())
+    square = next(eq for eq in page.select("article div.math") if "f(x) = x^2" in formula_text(eq))
     number = square.select_one("span.eqno").get_text(strip=True).rstrip("#").strip()
     assert re.fullmatch(r"\(\d+(\.\d+)*\)", number)
     assert f"由 {number} ，导数是" in article_text(published, PUBLISHED)
@@ -539,7 +550,7 @@ def test_slide_marks_across_lines_math_and_code_blocks_leave_no_trace(published)
     for mark in ("(**", "**)", "[**", "**]"):
         assert mark not in text, mark
     assert "导数是 \\(2x\\) ，在每一点都存在。" in text  # a mark over two lines of a paragraph
-    assert any("g(x) = \\sum_{i=1}^n x_i." in eq.get_text() for eq in page.select("article div.math"))
+    assert any("g(x) = \\sum_{i=1}^n x_i." in formula_text(eq) for eq in page.select("article div.math"))
     assert "pip install d2l" in [pre.get_text().strip() for pre in page.select("article pre")]  # a code block
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import ast
 import re
+import runpy
 from pathlib import Path
 
 import pytest
 import sphinx.builders.latex
-from conftest import REPO, run_with_package
+from conftest import REPO, formula_text, run_with_package
 from sphinx.config import Config
 from sphinx.util.tags import Tags
 from test_d2lbook import build_project, d2lbook_project, tab_code
@@ -283,6 +284,43 @@ def test_the_generated_configuration_applies_d2l_zh_sphinx_configs_after_its_def
     assert "\\usepackage{ctex}" in config.latex_elements["preamble"] and config.latex_elements["pointsize"] == "10pt"
 
 
+def test_the_generated_configuration_reads_the_books_name_site_and_notebook_repositories(tmp_path, monkeypatch):
+    """[project] name names the downloads; [colab] and [sagemaker] give each tab's repository of
+    notebooks; [deploy] s3_bucket, a domain, is the site's address (help() and notebooks link there)."""
+    text = (SEEDS / "d2l-zh.config.ini").read_text(encoding="utf8")
+    (tmp_path / "config.ini").write_text(text.replace("[deploy]\n", "[deploy]\ns3_bucket = s3://zh-v2.d2l.ai\n"))
+    monkeypatch.setenv("D2L_BOOK", str(tmp_path))
+    config = runpy.run_path(str(BOOK_CONF / "conf.py"))  # the settings as conf.py makes them
+    assert config["d2l_book_name"] == "d2l-zh"
+    assert config["html_baseurl"] == "https://zh-v2.d2l.ai/"
+    colab, sagemaker = config["d2l_launch"]["Colab"], config["d2l_launch"]["SageMaker Studio Lab"]
+    assert colab["repos"] == {
+        "mxnet": "d2l-ai/d2l-zh-colab",
+        "torch": "d2l-ai/d2l-zh-pytorch-colab",  # the tab pytorch is the framework torch
+        "tensorflow": "d2l-ai/d2l-zh-tensorflow-colab",
+        "paddle": "d2l-ai/d2l-zh-paddle-colab",
+    }
+    assert colab["url"].format(repo="d2l-ai/d2l-zh-pytorch-colab", path="chapter_optimization/gd.ipynb") == (
+        "https://colab.research.google.com/github/d2l-ai/d2l-zh-pytorch-colab/blob/master/chapter_optimization/gd.ipynb"
+    )
+    assert sagemaker["repos"]["torch"] == "d2l-ai/d2l-zh-pytorch-sagemaker"
+    assert sagemaker["url"].startswith("https://studiolab.sagemaker.aws/import/github/{repo}/")
+
+
+def test_a_notebook_repository_line_that_cannot_be_read_is_one_warning(tmp_path):
+    path = write_config(
+        tmp_path,
+        "[project]\nname = b\n\n[build]\ntabs = mxnet, pytorch\n\n"
+        "[colab]\ngithub_repo = mxnet, d2l-ai/d2l-zh-colab\n    pytorch d2l-ai/no-comma\n",
+    )
+    project = read_config(path)
+    assert project.launch == {"colab": {"mxnet": "d2l-ai/d2l-zh-colab"}}
+    assert [(w.line, w.message) for w in project.warnings] == [
+        (9, "[colab] github_repo: cannot read 'pytorch d2l-ai/no-comma': a line is '<tab>, <owner>/<repository>'")
+    ]
+    assert project.site == ""  # no [deploy] s3_bucket: addresses stay relative, help() names the section
+
+
 # ---------------------------------------------------------------- builds
 
 
@@ -363,7 +401,7 @@ def test_figures_tables_and_every_equation_are_numbered_per_section_as_the_publi
     prose = [div for div in gd.select("div.math") if not div.find_parent(class_="cell_output")]
     assert len(prose) == 5 and all(div.select("span.eqno") for div in prose)  # every display equation
     (printed,) = gd.select(".cell_output div.math")  # what a cell prints is an output, not numbered
-    assert "\\eta = 0.2" in printed.get_text() and not printed.select("span.eqno")
+    assert "\\eta = 0.2" in formula_text(printed) and not printed.select("span.eqno")
     text = gd.get_text(" ", strip=True)
     assert "From (2.2.1) follows (2.2.4) ; Table 2.2.1 lists learning rates" in text
     assert "and Figure 2.1.1 shows a convex set." in text

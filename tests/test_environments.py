@@ -7,7 +7,8 @@ import signal
 import subprocess
 import time
 
-from conftest import SPHINX_BUILD, build, write_book
+import nbformat
+from conftest import REPO, SPHINX_BUILD, build, write_book
 from test_bad_input import error_lines
 from test_rebuild import rebuild
 
@@ -81,6 +82,27 @@ def test_a_framework_runs_in_an_environment_the_build_makes(tmp_path):
         "chapter [old]": "executed",
     }
 
+    # A build of the other framework alone does not ask that environment what it has installed
+    # (the package's dependencies): its extra pins what its requirements pin.
+    from unittest import mock
+
+    import d2lext.package.dependencies
+
+    asked = []
+    ask = d2lext.package.dependencies.distributions
+
+    def counted(python, modules):
+        asked.append(python)
+        return ask(python, modules)
+
+    next(root.joinpath("_build").rglob("dependencies.json")).unlink()  # what a cold build knows
+    with mock.patch("d2lext.package.dependencies.distributions", counted):
+        alone = rebuild(root, "-D", "d2l_selected=numpy")
+    assert alone.returncode == 0, alone.output
+    assert asked and not any(".venvs" in python for python in asked), asked
+    pyproject = (root / "_build" / "d2l" / "pyproject.toml").read_text()
+    assert 'old = ["matplotlib==3.8.4", "numpy==1.26.4"]' in pyproject
+
 
 def test_an_environment_that_cannot_be_made_is_one_line(tmp_path):
     root = write_book(tmp_path, "# Chapter\n", conf_extra=CONF)
@@ -134,3 +156,48 @@ def test_an_environment_whose_set_up_was_interrupted_is_made_again(tmp_path):
     assert "setting up the Small environment" in result.output
     assert result.page("chapter").select_one(".cell_output").get_text().strip() == "small"
     assert "WARNING" not in result.output, result.output
+
+
+# MXNet's environment (the repository's .venvs/mxnet) has another matplotlib than the book's own.
+TWO_MATPLOTLIBS = f"""
+d2l_frameworks["mxnet"] = {{
+    "label": "MXNet", "requires": ["numpy", "matplotlib"],
+    "environment": "{REPO / "d2lext" / "environments" / "mxnet.txt"}",
+}}
+d2l_environments = "{REPO / ".venvs"}"
+"""
+SAME_FIGURE = """# Chapter
+
+```{code-cell} ipython3
+import matplotlib
+print(matplotlib.__version__)
+```
+
+```{code-cell} ipython3
+from matplotlib import pyplot as plt
+plt.figure(figsize=(3.5, 2.5))
+plt.plot([0, 1, 2, 3], [0, 1, 4, 9])
+plt.xlabel('x')
+plt.ylabel('f(x)')
+plt.show()
+```
+"""
+
+
+def test_the_same_figure_drawn_by_two_matplotlib_releases_is_shown_once(tmp_path):
+    root = write_book(tmp_path, SAME_FIGURE, conf_extra=TWO_MATPLOTLIBS)
+    result = rebuild(root, "-D", "d2l_selected=numpy,mxnet")
+    page = result.page("chapter")
+    first = page.select(".d2l-outputs")[0]  # the first cell prints matplotlib's version: not the same
+    versions = {label["data-sync-id"]: label.find_next_sibling("div").get_text(strip=True) for label in first("label")}
+    assert set(versions) == {"numpy", "mxnet"} and versions["numpy"] != versions["mxnet"], versions
+    svgs = {}
+    for framework in ("numpy", "mxnet"):
+        notebook = nbformat.read(result.html / "notebooks" / framework / "chapter.ipynb", as_version=4)
+        (figure,) = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if "data" in o]
+        svgs[framework] = figure.data["image/svg+xml"]
+    assert svgs["numpy"] != svgs["mxnet"]  # files that differ, for the same picture
+    figures = page.select(".cell_output img")
+    assert len(figures) == 1  # shown once, as the same for every framework
+    assert not figures[0].find_parent(class_="sd-tab-set")
+    assert len(page.select(".d2l-outputs")) == 1  # only the versions are in tabs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 
 from d2lext.config import BookConfig, Framework
-from d2lext.execute.merge import comparable, merge
+from d2lext.execute.merge import comparable, merge, same_outputs
 from d2lext.execute.runs import Result, Run
 from d2lext.sources.cells import read_chapter
 
@@ -74,3 +74,52 @@ def test_streams_split_into_different_chunks_compare_equal():
     assert comparable(one) != comparable([*split[:2], nbformat.v4.new_output("stream", name="stdout", text="4\n")])
     interleaved = [split[0], stderr[0], split[1]]
     assert comparable(interleaved) != comparable([split[0], split[1], stderr[0]])
+
+
+def drawn(xs, ys) -> str:
+    """An SVG figure as matplotlib writes it, with the fixed hash salt builds use."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    matplotlib.rcParams["svg.hashsalt"] = "d2l"
+    figure, axes = plt.subplots(figsize=(3.5, 2.5))
+    axes.plot(xs, ys)
+    axes.set_xlabel("x")
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def as_another_release(svg: str, shift: float) -> str:
+    """The same figure as another matplotlib writes it: its version in the metadata, other ids,
+    every coordinate moved a little (text measured differently)."""
+    import re
+
+    svg = svg.replace("<dc:title>Matplotlib v", "<dc:title>Matplotlib v9.")
+    svg = re.sub(r'(\bid="|#)(DejaVuSans-)(\w+)', lambda m: m[1] + m[2] + "x" + m[3], svg)
+    svg = re.sub(r'(\bid="|#)(p[0-9a-f]{10})\b', lambda m: m[1] + "q" + m[2][1:], svg)
+    return re.sub(r"(?<=[ \"(])(\d+\.\d+)(?=[ \"),])", lambda m: f"{float(m[1]) + shift:.6f}", svg)
+
+
+def figure_output(svg: str):
+    return nbformat.v4.new_output(
+        "display_data", data={"image/svg+xml": svg, "text/plain": "<Figure size 350x250 with 1 Axes>"}
+    )
+
+
+def test_figures_are_compared_by_what_they_draw_not_by_their_bytes():
+    svg = drawn([0, 1, 2], [0, 1, 4])
+    other_release = as_another_release(svg, 0.3)
+    assert other_release != svg and "Matplotlib v9." in other_release
+    assert same_outputs([figure_output(svg)], [figure_output(other_release)])
+    # Another curve, or the same one moved where a reader sees it, is another figure.
+    assert not same_outputs([figure_output(svg)], [figure_output(drawn([0, 1, 2], [0, 1, 3]))])
+    assert not same_outputs([figure_output(svg)], [figure_output(as_another_release(svg, 3.0))])
+    # The text beside a figure still has to be the same.
+    assert not same_outputs([*stream("1\n"), figure_output(svg)], [*stream("2\n"), figure_output(other_release)])
+    assert same_outputs([*stream("1\n"), figure_output(svg)], [*stream("1\n"), figure_output(svg)])

@@ -281,8 +281,8 @@ def test_machine_paths_are_named_after_the_environment_or_the_book(tmp_path):
 
     notebook = nbformat.writes(notebook_of(root))
     assert "<book>/helper.py:7: UserWarning" in notebook and "<venv>/site-packages/numpy/linalg/" in notebook
-    with zipfile.ZipFile(root / "_build" / "html" / "notebooks" / "numpy.zip") as archive:
-        packed = archive.read("numpy/chapter.ipynb").decode()
+    with zipfile.ZipFile(root / "_build" / "html" / "notebooks" / "fixture-book-numpy-notebooks.zip") as archive:
+        packed = archive.read("fixture-book-numpy-notebooks/chapter.ipynb").decode()
     assert packed == notebook
     for place in machine_paths(root):
         assert place not in shown and place not in notebook

@@ -66,6 +66,7 @@ def test_rebuilds_execute_only_what_changed(tmp_path):
     edit(root / "a.md", "print('value', random.random(), 'token'", "print('value', random.random(),  'token'")
     torch_edit = rebuild(root)
     assert report(root) == {"a [numpy]": "cached", "a [torch]": "executed"}
+    assert "executing 1 run in a kernel of its own" in torch_edit.output
     after = values(torch_edit, "a")
     assert after["numpy"] == first_a["numpy"] and after["torch"] != first_a["torch"]
 
@@ -379,7 +380,7 @@ def test_a_failure_is_remembered_until_its_code_changes_or_a_retry_is_asked(tmp_
     retried = build(root, "-D", "d2l_retry_failed=1", "-D", "d2l_keep_going=1")
     assert retried.returncode == 0, retried.output
     assert report(root) == {"chapter [numpy]": "cached", "chapter [torch]": "failed"}
-    assert "executing 1 runs" in retried.output
+    assert "executing 1 run in a kernel of its own" in retried.output
 
     edit(root / "chapter.md", "BROKEN", "print('fixed')")
     fixed = rebuild(root)

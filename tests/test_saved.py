@@ -87,7 +87,14 @@ def test_module_has_header_imports_self_reference_and_blocks_in_order():
     namespace: dict = {}
     exec(compile(numpy_module, "numpy.py", "exec"), namespace)
     assert callable(namespace["plot"])
-    assert namespace["plot"].__doc__ == "Defined in 1.2 Section (a.html#section)"
+    assert namespace["plot"].__doc__ == "Defined in section 1.2 Section of the book"
+
+
+def test_a_place_gives_an_address_only_when_the_sites_is_known():
+    assert (
+        str(Place("1.1.1", "图的格式与大小", "chapter/plotting.html#x")) == "section 1.1.1 图的格式与大小 of the book"
+    )
+    assert str(Place("1.1.1", "图", "https://zh.d2l.ai/p.html#x")) == "1.1.1 图 (https://zh.d2l.ai/p.html#x)"
 
 
 def test_without_places_the_module_is_code_only():
@@ -95,7 +102,7 @@ def test_without_places_the_module_is_code_only():
     assert "Defined in" not in module_source("numpy", "NumPy", blocks, "Book")
 
 
-PLACE = Place("2.1.1", "优化的目标", "chapter/intro.html#优化的目标")
+PLACE = Place("2.1.1", "优化的目标", "https://zh.d2l.ai/chapter/intro.html#优化的目标")
 
 
 def defined(code: str) -> dict:
@@ -106,7 +113,7 @@ def defined(code: str) -> dict:
 
 def test_provenance_joins_an_existing_docstring():
     f = defined('def f(x):\n    """Add one.\n\n    Works on "quoted" \\\\ text.\n    """\n    return x + 1\n')["f"]
-    note = "Defined in 2.1.1 优化的目标 (chapter/intro.html#优化的目标)"
+    note = "Defined in 2.1.1 优化的目标 (https://zh.d2l.ai/chapter/intro.html#优化的目标)"
     assert inspect.getdoc(f) == f'Add one.\n\nWorks on "quoted" \\ text.\n\n{note}'
     assert f(1) == 2
 
@@ -128,8 +135,10 @@ def test_provenance_leaves_one_line_definitions_and_other_statements():
 
 
 def test_place_without_number_or_heading():
-    assert str(Place("", "Intro", "a.html#intro")) == "Intro (a.html#intro)"
-    assert str(Place("", "", "a.html")) == "a.html"
+    assert str(Place("", "Intro", "a.html#intro")) == "section Intro of the book"
+    assert str(Place("", "", "a.html")) == "the book's page a.html"
+    assert str(Place("", "Intro", "https://b.org/a.html#intro")) == "Intro (https://b.org/a.html#intro)"
+    assert str(Place("", "", "https://b.org/a.html")) == "https://b.org/a.html"
 
 
 REPORT_CONFIG = BookConfig(frameworks={n: Framework(n, n) for n in ("torch", "numpy")}, selected=("torch", "numpy"))

@@ -42,17 +42,42 @@ def test_each_executed_page_has_a_notebook_per_framework_linked_under_its_title(
     assert any("#@save" in c.source for c in lib.cells)  # markers tell readers what the package holds
 
 
-def test_pages_with_math_load_mathjax_from_the_site(basic_build):
+def test_pages_with_math_are_typeset_when_written_and_load_only_its_fonts_from_the_site(basic_build):
     page = basic_build.page("chapter")
-    assert page.select(".math")
-    scripts = [s["src"] for s in page.select("script[src]") if "mathjax" in s["src"].lower()]
-    assert scripts == [s for s in scripts if s.startswith("_static/mathjax/tex-mml-chtml.js")] and scripts
-    assert (basic_build.html / "_static/mathjax/tex-mml-chtml.js").stat().st_size > 500_000
-    assert (basic_build.html / "_static/mathjax/output/chtml/fonts/woff-v2").is_dir()
+    math = page.select(".math")
+    assert math
+    assert not [s["src"] for s in page.select("script[src]") if "mathjax" in s["src"].lower()]
+    assert len(page.select(".math mjx-container")) == len(math)  # every formula, as MathJax marks it up
+    assert "\\(" not in page.get_text() and "\\[" not in page.get_text()
+    (style,) = page.select("style#d2l-math")
+    fonts = re.findall(r"url\(\"?([^)\"]+\.woff)\"?\)", style.string)
+    assert fonts and all((basic_build.html / font).is_file() for font in fonts)
+    assert not (basic_build.html / "_static/mathjax/tex-mml-chtml.js").exists()  # only the fonts are copied
     for html in basic_build.html.rglob("*.html"):
         text = html.read_text()
         assert not re.search(r"<script[^>]+src=\"(https?:)?//", text), html
         assert not re.search(r"<link[^>]+rel=\"stylesheet\"[^>]+href=\"(https?:)?//", text), html
+
+
+def test_a_formula_mathjax_cannot_read_is_a_warning_at_its_page(tmp_path):
+    root = write_book(tmp_path, "# Chapter\n\nFine $x^2$, broken $\\frac{1}{$, bold $\\boldsymbol{x}$.\n")
+    result = build(root)
+    assert result.returncode == 0, result.output
+    assert "chapter.md: WARNING: MathJax cannot read `\\frac{1}{`: Missing close brace [d2l.math]" in result.output
+    page = result.page("chapter")
+    assert len(page.select("mjx-container")) == 3 and len(page.select("mjx-merror")) == 1  # shown as MathJax shows it
+
+
+def test_math_left_to_the_browser_loads_mathjax_from_the_site(tmp_path):
+    root = write_book(tmp_path, "# Chapter\n\nInline $x^2$ and\n\n$$y = \\frac{1}{2}$$\n")
+    result = build(root, "-D", "d2l_math=browser")
+    assert result.returncode == 0, result.output
+    page = result.page("chapter")
+    scripts = [s["src"] for s in page.select("script[src]") if "mathjax" in s["src"].lower()]
+    assert scripts == [s for s in scripts if s.startswith("_static/mathjax/tex-mml-chtml.js")] and scripts
+    assert (result.html / "_static/mathjax/tex-mml-chtml.js").stat().st_size > 500_000
+    assert (result.html / "_static/mathjax/output/chtml/fonts/woff-v2").is_dir()
+    assert "\\(x^2\\)" in page.get_text() and not page.select("mjx-container")
 
 
 def test_a_third_party_script_fails_the_build_naming_page_and_address(tmp_path):
@@ -137,6 +162,24 @@ def test_the_api_page_speaks_the_books_language(real_book):
     assert '[torch]"' in api and "下载" in api
 
 
+def test_the_install_hint_is_in_each_frameworks_tab(real_book):
+    """`pip install "...[numpy]"` in NumPy's tab: the hint follows the reader's choice."""
+    tabs = real_book.page("api").select(".sd-tab-set .sd-tab-content")
+    assert len(tabs) == 2
+    for tab, framework in zip(tabs, ["torch", "numpy"], strict=True):
+        hint = tab.select_one(".d2l-api-install").get_text(" ", strip=True)
+        assert f'pip install "d2l-2.0.0.tar.gz[{framework}]"' in hint
+        assert f"from d2l import {framework} as d2l" in hint
+    heading = real_book.page("api").select_one(".d2l-api-download").get_text(" ", strip=True)
+    assert "[torch]" not in heading and "pip install d2l-2.0.0.tar.gz" in heading
+
+
+def test_the_search_box_speaks_the_books_language(real_book):
+    page = real_book.page("chapter_optimization/optimization-intro")
+    assert [box["placeholder"] for box in page.select("input[placeholder]")] == ["搜索..."]
+    assert "Search..." not in str(page)
+
+
 def test_notebooks_are_plain_markdown_with_the_pages_outputs_numbered_from_one(real_book):
     page = real_book.page("chapter_optimization/optimization-intro")
     names = [a["download"] for a in page.select("a.d2l-notebook")]
@@ -151,12 +194,16 @@ def test_notebooks_are_plain_markdown_with_the_pages_outputs_numbered_from_one(r
     assert streams == []  # the page hides the meshgrid warning (remove-stderr), and so does the notebook
 
 
-def test_one_archive_of_all_notebooks_per_framework(basic_build):
-    links = [a["href"] for a in basic_build.page("chapter").select("a.d2l-notebooks-archive")]
-    assert links == ["notebooks/numpy.zip", "notebooks/torch.zip"]
-    with zipfile.ZipFile(basic_build.html / "notebooks" / "torch.zip") as archive:
-        assert sorted(archive.namelist()) == ["torch/chapter.ipynb", "torch/lib.ipynb"]
-        notebook = nbformat.reads(archive.read("torch/chapter.ipynb").decode(), 4)
+def test_one_archive_of_all_notebooks_per_framework_named_after_the_book_and_framework(basic_build):
+    archives = basic_build.page("chapter").select("a.d2l-notebooks-archive")
+    # "Fixture book", its PyTorch notebooks: not torch.zip, which says neither
+    names = ["fixture-book-numpy-notebooks.zip", "fixture-book-pytorch-notebooks.zip"]
+    assert [a["href"] for a in archives] == [f"notebooks/{name}" for name in names]
+    assert [a["download"] for a in archives] == names
+    with zipfile.ZipFile(basic_build.html / "notebooks" / names[1]) as archive:
+        top = "fixture-book-pytorch-notebooks"
+        assert sorted(archive.namelist()) == [f"{top}/chapter.ipynb", f"{top}/lib.ipynb"]
+        notebook = nbformat.reads(archive.read(f"{top}/chapter.ipynb").decode(), 4)
     assert "import torch" in "\n".join(c.source for c in notebook.cells)
 
 

@@ -7,6 +7,7 @@ own requirements (requirements.txt, requirements-<tab>.txt) when it has them.
 """
 
 import os
+import re
 from pathlib import Path
 
 from sphinx.util import texescape
@@ -72,10 +73,29 @@ d2l_selected = [name for name, spec in d2l_frameworks.items() if "environment" n
 d2l_d2lbook = str(CONFIG)
 d2l_environments = os.environ.get("D2L_ENVIRONMENTS", str(Path.cwd() / ".venvs"))
 
+# The site's address ([deploy] s3_bucket), when known: the package's help() and the notebooks
+# link to it; a short name for the downloads ([project] name: d2l-zh-pytorch-notebooks.zip).
+if _project.site:
+    html_baseurl = _project.site
+if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", _project.name):
+    d2l_book_name = _project.name
+# Each page's notebook opened in Colab or SageMaker Studio Lab from the repositories of [colab]
+# and [sagemaker] (github_repo), as d2l-book links them.
+_LAUNCH = {
+    "colab": ("Colab", "https://colab.research.google.com/github/{repo}/blob/master/{path}"),
+    "sagemaker": ("SageMaker Studio Lab", "https://studiolab.sagemaker.aws/import/github/{repo}/blob/master/{path}"),
+}
+d2l_launch = {
+    _LAUNCH[_service][0]: {
+        "url": _LAUNCH[_service][1],
+        "repos": {FRAMEWORK_NAMES.get(_tab, _tab): _repo for _tab, _repo in _repos.items()},
+    }
+    for _service, _repos in _project.launch.items()
+}
 # The PDF (make pdf BOOK=...): named as d2l-book names it, with config.ini's [pdf] logo when the
 # file exists (the LaTeX settings of [build] sphinx_configs, latex_elements, are applied above;
 # [pdf] post_latex is a script, never run).
-if _project.name:
+if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", _project.name):
     texescape.init()  # what the LaTeX builder does before it escapes its default titles
     latex_documents = [
         (root_doc, f"{_project.name}.tex", texescape.escape(project), texescape.escape(author), "manual")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import nbformat
 
@@ -23,7 +24,7 @@ from .runs import Result
 METADATA_KEY = "d2l"
 
 
-def comparable(outputs: list) -> str:
+def readable(outputs: list) -> list[dict]:
     """Outputs as a reader sees them, to compare across frameworks.
 
     Execution counts do not matter, and neither do the chunks a kernel split a stream into:
@@ -40,7 +41,71 @@ def comparable(outputs: list) -> str:
         if output.get("output_type") == "stream":
             output["text"] = stream_text(output.get("text"))
         seen.append(output)
-    return json.dumps(seen, sort_keys=True)
+    return seen
+
+
+def comparable(outputs: list) -> str:
+    """Outputs as a reader sees them, as one text (equal texts: the same outputs)."""
+    return json.dumps(readable(outputs), sort_keys=True)
+
+
+_SVG = "image/svg+xml"
+_SVG_METADATA = re.compile(r"<metadata>.*?</metadata>", re.DOTALL)
+_SVG_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_SVG_ID = re.compile(r'\bid="([^"]+)"')
+_SVG_REFERENCE = re.compile(r'(\bid="|#)([A-Za-z_][\w.:-]*)')
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+#: How far apart (in the SVG's units: matplotlib's points, 1.33 CSS pixels) two figures' numbers
+#: may be and the figures still show the same: text measured a little differently by another
+#: matplotlib moves the axes a third of a point.
+SVG_TOLERANCE = 1.0
+
+
+def svg_shape(svg: str) -> tuple[str, list[float]]:
+    """What an SVG draws: its markup without metadata (matplotlib's version, the date), comments
+    and the names of its ids (numbered in order of appearance), its numbers apart."""
+    text = _SVG_COMMENT.sub("", _SVG_METADATA.sub("", svg))
+    names: dict[str, str] = {}
+    for name in _SVG_ID.findall(text):
+        names.setdefault(name, f"id-{len(names)}-")
+    text = _SVG_REFERENCE.sub(lambda found: found[1] + names.get(found[2], found[2]), text)
+    return _NUMBER.sub("#", text), [float(number) for number in _NUMBER.findall(text)]
+
+
+def same_svg(first: str, second: str) -> bool:
+    """Whether two SVG figures draw the same: the same shapes and texts, at places less than
+    ``SVG_TOLERANCE`` apart (two matplotlib releases write the same figure differently)."""
+    if first == second:
+        return True
+    (skeleton, numbers), (other_skeleton, other_numbers) = svg_shape(first), svg_shape(second)
+    return skeleton == other_skeleton and all(
+        abs(a - b) <= SVG_TOLERANCE for a, b in zip(numbers, other_numbers, strict=True)
+    )
+
+
+def same_outputs(first: list, second: list) -> bool:
+    """Whether a cell's outputs in two frameworks look the same to a reader: the same text, and
+    figures that draw the same (``same_svg``), whatever the bytes of their files."""
+    mine, theirs = readable(first), readable(second)
+    if len(mine) != len(theirs):
+        return False
+    for one, other in zip(mine, theirs, strict=True):
+        if one == other:
+            continue
+        data, other_data = one.get("data") or {}, other.get("data") or {}
+        if _SVG not in data or _SVG not in other_data or set(data) != set(other_data):
+            return False
+        rest = {key: value for key, value in one.items() if key not in ("data", "metadata")}
+        other_rest = {key: value for key, value in other.items() if key not in ("data", "metadata")}
+        if rest != other_rest or any(data[kind] != other_data[kind] for kind in data if kind != _SVG):
+            return False
+        if not same_svg(_text(data[_SVG]), _text(other_data[_SVG])):
+            return False
+    return True
+
+
+def _text(value) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
 
 
 def merge(chapter: Chapter, config: BookConfig, results: dict[str, Result]) -> nbformat.NotebookNode:
@@ -72,8 +137,9 @@ def merge(chapter: Chapter, config: BookConfig, results: dict[str, Result]) -> n
             continue
         if info.shared:
             variants = list(config.selected)
-            distinct = {comparable(results[fw].outputs.get(cell_index, [])) for fw in variants}
-            if len(distinct) <= 1 or not config.multi:
+            first = results[variants[0]].outputs.get(cell_index, [])
+            same = all(same_outputs(first, results[fw].outputs.get(cell_index, [])) for fw in variants[1:])
+            if same or not config.multi:
                 add(cell_index, cell, line, {"shared": True}, variants[0])
             else:
                 for framework in variants:

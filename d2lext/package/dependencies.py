@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..config import BookConfig, Framework
@@ -167,10 +168,11 @@ def package_dependencies(
 ) -> Dependencies:
     """What the package whose modules are ``code`` (framework -> module code) needs.
 
-    Each framework's imports are looked up in the Python it runs in (``python_of``), once per
-    state of that environment (``fingerprint``): the answers are kept in ``store`` (JSON). A
-    framework whose environment the build makes pins what its requirements pin (``pinned_of``)
-    when that environment has not been made here.
+    Each framework's imports are looked up in the Python it runs in (``python_of``; ``None`` for
+    a framework not to ask, as one whose environment has not been made here), once per state of
+    that environment (``fingerprint``): the answers are kept in ``store`` (JSON). Frameworks that
+    share a Python are asked together, and different Pythons at the same time. A framework not
+    asked pins what its requirements pin (``pinned_of``).
     """
     modules = {name: imported(text, config.package_name) for name, text in code.items()}
     try:
@@ -178,22 +180,28 @@ def package_dependencies(
         assert isinstance(cached, dict)
     except Exception:  # missing or damaged: ask the environments again
         cached = {}
-    answers: dict[str, dict] = {}
+    pythons = {name: python_of(config.frameworks[name]) for name in modules}
+    wanted: dict[str, list[str]] = {}  # Python -> every module its frameworks import
+    for name, python in pythons.items():
+        if python is not None:
+            wanted[python] = list(dict.fromkeys([*wanted.get(python, []), *modules[name]]))
 
-    def ask(name: str, names: list[str]) -> dict:
-        if name not in answers:
-            python = python_of(config.frameworks[name])
-            answers[name] = {}
-            if python is not None:
-                key = f"{_STORE_VERSION} {python} {fingerprint(python)} {' '.join(names)}"
-                if key not in cached:
-                    cached[key] = distributions(python, names)
-                answers[name] = cached[key]
-        return answers[name]
+    def key(python: str) -> str:
+        return f"{_STORE_VERSION} {python} {fingerprint(python)} {' '.join(sorted(wanted[python]))}"
+
+    keys = {python: key(python) for python in wanted}
+    unknown = [python for python in wanted if keys[python] not in cached]
+    with ThreadPoolExecutor(max_workers=max(1, len(unknown))) as pool:  # each a subprocess
+        answers = pool.map(lambda python: distributions(python, wanted[python]), unknown)
+        cached.update(zip((keys[python] for python in unknown), answers, strict=True))
+
+    def answer(name: str) -> dict:
+        python = pythons[name]
+        return cached[keys[python]] if python is not None else {}
 
     def installed(name: str, names: list[str]) -> dict:
-        found = ask(name, names).get("distributions", {})
-        return {module: [tuple(pair) for pair in pairs] for module, pairs in found.items()}
+        found = answer(name).get("distributions", {})
+        return {module: [tuple(pair) for pair in found[module]] for module in names if module in found}
 
     def pinned(name: str) -> dict[str, str]:
         return pinned_of(config.frameworks[name])
@@ -202,6 +210,6 @@ def package_dependencies(
         common, extras = declare(modules, installed, pinned)
     except OSError:  # a requirements file went missing: its framework's extra stays unpinned
         common, extras = declare(modules, installed, lambda name: {})
-    missing = {name: ask(name, names).get("missing", []) for name, names in modules.items()}
+    missing = {name: [m for m in answer(name).get("missing", []) if m in names] for name, names in modules.items()}
     write_if_changed(store, json.dumps(cached, indent=1, sort_keys=True))
     return Dependencies(common, extras, {name: found for name, found in missing.items() if found})

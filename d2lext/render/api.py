@@ -112,16 +112,17 @@ def _escape(text: str) -> str:
 #: What the page says, in the book's language.
 WORDS = {
     "": {
-        "download": "Download: {{download}}`{archive} <{path}>` (`pip install {archive}`, or "
-        '`pip install "{archive}[torch]"` with the versions the book was built with; then '
-        "`from {package} import <framework> as d2l`)",
+        "download": "Download: {{download}}`{archive} <{path}>` (`pip install {archive}` installs what every "
+        "framework's module imports)",
+        "install": '`pip install "{archive}[{framework}]"` installs {label} too, with the versions the book '
+        "was built with; then `from {package} import {framework} as d2l`",
         "defined in": "Defined in",
         "nothing": "(nothing saved)",
     },
     "zh": {
-        "download": "下载:{{download}}`{archive} <{path}>`(`pip install {archive}`,或者 "
-        '`pip install "{archive}[torch]"` 安装构建本书时所用的版本;然后 '
-        "`from {package} import <框架> as d2l`)",
+        "download": "下载:{{download}}`{archive} <{path}>`(`pip install {archive}` 安装各框架模块共同导入的包)",
+        "install": '`pip install "{archive}[{framework}]"` 同时安装 {label},版本与构建本书时相同;然后 '
+        "`from {package} import {framework} as d2l`",
         "defined in": "定义于",
         "nothing": "(没有保存的代码)",
     },
@@ -155,7 +156,12 @@ class ApiDirective(SphinxDirective):
             found = entries(framework.name, plan.book.blocks, plan.places)
             text = "\n\n".join(markup(entry, module, defined_in=words["defined in"]) for entry in found)
             text = text or words["nothing"]
-            body = nodes.container("", *self.parse_text_to_nodes(text), classes=["d2l-api"])
+            # How to install the package for this framework: in its tab, so it follows the choice.
+            install = words["install"].format(
+                archive=name, framework=framework.name, label=framework.label, package=package
+            )
+            hint = nodes.container("", *self.parse_text_to_nodes(install), classes=["d2l-api-install"])
+            body = nodes.container("", hint, *self.parse_text_to_nodes(text), classes=["d2l-api"])
             items.append((framework, body))
         if len(items) == 1:
             return [heading, items[0][1]]

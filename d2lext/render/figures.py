@@ -4,6 +4,11 @@ MyST-NB gives an output image its file name as ``alt``, which tells a screen rea
 matplotlib's SVG keeps every text it draws (axis labels, legend, annotations) as a comment next
 to its glyphs; the alternative text lists those, so a reader hears what the figure labels.
 An ``alt`` the author set (MyST-NB's ``mystnb: image: alt:`` cell metadata) is kept.
+
+Output figures load lazily (``loading="lazy"``): those in the tabs of frameworks the reader did not
+choose are hidden and never requested, those further down the page when the reader gets there.
+An SVG figure's ``<img>`` is given the size the SVG declares, so its room is kept before it loads
+(the page does not jump while the reader scrolls).
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ _COMMENT = re.compile(r"<!-- (.*?) -->")
 _TEXT_GROUP = re.compile(r'<g id="text_\d+">')
 _WORDS = re.compile(r"[A-Za-z\u4e00-\u9fff]")
 _TICK = re.compile(r"^\$?\\mathdefault\{[^}]*\}\$?$")
+_SVG_SIZE = re.compile(r'<svg\b[^>]*?\swidth="([\d.]+)(pt|px)?"[^>]*?\sheight="([\d.]+)(pt|px)?"', re.DOTALL)
+#: CSS pixels per unit of an SVG's size.
+_PIXELS = {"pt": 4 / 3, "px": 1.0, None: 1.0, "": 1.0}
 _PREFIX = {"zh": ("图:", "、"), "": ("Figure: ", ", ")}
 _PREFIX_3D = {"zh": "图:三维图,", "": "Figure: 3-D plot, "}
 
@@ -44,6 +52,15 @@ def figure_texts(svg: str) -> list[str]:
     return found
 
 
+def svg_size(svg: str) -> tuple[int, int] | None:
+    """The CSS pixels an SVG's root declares (matplotlib writes points), or ``None``."""
+    found = _SVG_SIZE.search(svg[:4000])
+    if found is None:
+        return None
+    width, width_unit, height, height_unit = found.groups()
+    return round(float(width) * _PIXELS[width_unit]), round(float(height) * _PIXELS[height_unit])
+
+
 def alt_text(svg: str, language: str = "") -> str:
     """ "图:x、f(x)、local minimum": the labels a figure draws; a 3-D plot says it is one."""
     words = language.split("_")[0]
@@ -55,23 +72,28 @@ def alt_text(svg: str, language: str = "") -> str:
 
 
 class FigureText(SphinxTransform):
-    """Give cell-output SVG figures an ``alt`` from the labels they draw."""
+    """Give cell-output SVG figures an ``alt`` from the labels they draw; load output figures lazily."""
 
     default_priority = 810  # after MyST-NB has rendered the outputs
 
     def apply(self, **kwargs) -> None:
         for image in self.document.findall(nodes.image):
             uri = image.get("uri", "")
-            if not uri.endswith(".svg") or image.get("alt", uri) != uri:
-                continue
             if not any(parent.get("nb_element") == "cell_code_output" for parent in _ancestors(image)):
+                continue
+            image.setdefault("loading", "lazy")
+            if not uri.endswith(".svg"):
                 continue
             path = Path(self.env.relfn2path(uri, self.env.docname)[1])
             try:
                 svg = path.read_text(encoding="utf8", errors="replace")
             except OSError:
                 continue
-            image["alt"] = alt_text(svg, self.config.language or "")
+            size = svg_size(svg)
+            if size is not None and "width" not in image and "height" not in image and "scale" not in image:
+                image["width"], image["height"] = (str(value) for value in size)
+            if image.get("alt", uri) == uri:
+                image["alt"] = alt_text(svg, self.config.language or "")
 
 
 def _ancestors(node: nodes.Node):

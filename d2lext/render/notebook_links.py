@@ -13,11 +13,11 @@ from sphinx.application import Sphinx
 from sphinx.util.osutil import relative_uri
 
 from ..files import write_if_changed
-from ..site.notebooks import FOLDER, framework_notebook, notebook_name, site_path
+from ..site.notebooks import FOLDER, archive_name, framework_notebook, notebook_name, short_name, site_path
 from ..state import book_build, site_state
 from .references import readable
 
-_LABELS = {"zh": ("下载 Notebook:", "全书:"), "": ("Download notebook:", "whole book:")}
+_LABELS = {"zh": ("下载 Notebook:", "全书:", "在线运行:"), "": ("Download notebook:", "whole book:", "Run online:")}
 
 
 class References:
@@ -117,14 +117,19 @@ def link_notebooks(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     if not links:
         return
     language = (app.config.language or "").split("_")[0]
-    label, every = (html.escape(text) for text in _LABELS.get(language, _LABELS[""]))
+    label, every, online = (html.escape(text) for text in _LABELS.get(language, _LABELS[""]))
     page = app.builder.get_target_uri(docname)
-    archives = [
-        f'<a class="d2l-notebooks-archive" href="{html.escape(relative_uri(page, archive_path(fw.name)))}">'
-        f"{html.escape(fw.label)}</a>"
-        for fw in build.config.selected_frameworks
-    ]
+    archives = []
+    for fw in build.config.selected_frameworks:
+        path = archive_path(app, fw)
+        archives.append(
+            f'<a class="d2l-notebooks-archive" href="{html.escape(relative_uri(page, path))}" '
+            f'download="{html.escape(Path(path).name)}">{html.escape(fw.label)}</a>'
+        )
     markup = f'<p class="d2l-notebooks">{label} {" | ".join(links)} ({every} {" | ".join(archives)})</p>'
+    services = launch_links(build.config, docname)
+    if services:
+        markup += f'\n<p class="d2l-launch">{online} {"".join(services)}</p>'
     header = nodes.raw("", markup, format="html")
     section = next(iter(doctree.findall(nodes.section)), None)
     if section is not None and isinstance(section[0], nodes.title):
@@ -133,9 +138,39 @@ def link_notebooks(app: Sphinx, doctree: nodes.document, docname: str) -> None:
         doctree.insert(0, header)
 
 
-def archive_path(framework: str) -> str:
+def launch_links(config, docname: str) -> list[str]:
+    """Per service (Colab, ...), links that open the page's notebook there, one per selected
+    framework with a repository; the page's script keeps the chosen framework's. Plain links: the
+    reader's browser asks the other site for nothing until one is clicked."""
+    services = []
+    for launch in config.launch:
+        links = [
+            f'<a class="d2l-launch-link" data-framework="{html.escape(fw.name)}" '
+            f'href="{html.escape(address)}" rel="noopener">{html.escape(fw.label)}</a>'
+            for fw in config.selected_frameworks
+            if (address := launch.address(fw.name, f"{docname}.ipynb")) is not None
+        ]
+        if links:
+            separated = '<span class="d2l-separator"> | </span>'.join(links)
+            # A service's separator from the one before it is its own: hidden with it.
+            before = '<span class="d2l-service-separator"> · </span>' if services else ""
+            services.append(f'<span class="d2l-launch-service">{before}{html.escape(launch.label)}: {separated}</span>')
+    return services
+
+
+def book_name(app: Sphinx) -> str:
+    """The book's short name for its downloads: ``d2l_book_name``, else the project's name when it
+    makes one, else the package's."""
+    build = book_build(app.env)
+    config = build.config if build is not None else None
+    if config is not None and config.book_name:
+        return config.book_name
+    return short_name(app.config.project or "") or (config.package_name if config is not None else "book")
+
+
+def archive_path(app: Sphinx, framework) -> str:
     """Where the archive of all of a framework's notebooks is in the site."""
-    return f"{FOLDER}/{framework}.zip"
+    return f"{FOLDER}/{archive_name(book_name(app), framework)}"
 
 
 def write_archives(app: Sphinx, exception: Exception | None) -> None:
@@ -146,16 +181,18 @@ def write_archives(app: Sphinx, exception: Exception | None) -> None:
         return
     outdir = Path(app.outdir)
     for framework in build.config.selected_frameworks:
-        if not site_state(app.env).notebooks_changed and (outdir / archive_path(framework.name)).is_file():
+        target = outdir / archive_path(app, framework)
+        if not site_state(app.env).notebooks_changed and target.is_file():
             continue  # nothing new to pack (a no-op build reads no notebook)
         folder = outdir / FOLDER / framework.name
+        top = target.name.removesuffix(".zip")  # unpacks into a folder named as the archive
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(folder.rglob("*.ipynb")) if folder.is_dir() else []:
-                info = zipfile.ZipInfo(f"{framework.name}/{path.relative_to(folder)}", (1980, 1, 1, 0, 0, 0))
+                info = zipfile.ZipInfo(f"{top}/{path.relative_to(folder)}", (1980, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, path.read_bytes())
-        write_if_changed(outdir / archive_path(framework.name), buffer.getvalue())
+        write_if_changed(target, buffer.getvalue())
 
 
 def setup_notebook_links(app: Sphinx) -> None:

@@ -21,11 +21,15 @@ from sphinx.builders import Builder
 from ..errors import BookError
 from ..messages import SphinxLog, stop_on_book_errors
 from ..state import book_build, site_state
+from .mathjax import RENDERER
 
 #: Themes whose pages hold their text in ``article.bd-article`` (pydata-sphinx-theme's family).
 ARTICLE_THEMES = frozenset({"sphinx_book_theme", "pydata_sphinx_theme"})
-#: What the index leaves out: TeX (typeset in the browser), heading anchors, the notebook links.
-PAGEFIND_EXCLUDE = (".math", ".headerlink", ".d2l-notebooks", ".copybtn")
+#: What the index leaves out: heading anchors, equation numbers, the notebook and launch links.
+PAGEFIND_EXCLUDE = (".headerlink", ".eqno", ".d2l-notebooks", ".d2l-launch", ".copybtn")
+#: And math, where it is TeX typeset in the reader's browser. Math typeset when the site was built
+#: is indexed as the text of its MathML ("f(x)=x⋅cos(πx)"), so snippets read without holes.
+TEX = ".math"
 
 _CJK_TERM = re.compile(r"^[\u4e00-\u9fff]{2,12}$")
 
@@ -51,10 +55,9 @@ def add_book_terms(app: Sphinx, builder: Builder) -> None:
     build, site = book_build(app.env), site_state(app.env)
     if getattr(builder, "search", False) and build is not None and build.plan is not None:
         if (app.config.language or "").startswith("zh"):
-            import jieba  # loaded by Sphinx's Chinese search already
+            from .search_zh import ChineseSearch  # imported by ``chinese_search`` already
 
-            for term in book_terms(site.section_titles(build.plan.book)):
-                jieba.add_word(term)
+            ChineseSearch.keep_whole(book_terms(site.section_titles(build.plan.book)))
 
 
 def note_page(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
@@ -76,7 +79,8 @@ def index_site(app: Sphinx, exception: Exception | None) -> None:
     command = [sys.executable, "-m", "pagefind", "--site", str(outdir)]
     if app.config.html_theme in ARTICLE_THEMES:  # the page's text, without navigation and header
         command += ["--root-selector", "article.bd-article"]
-    for selector in PAGEFIND_EXCLUDE:
+    typeset = getattr(app.builder, "math_renderer_name", None) == RENDERER
+    for selector in PAGEFIND_EXCLUDE if typeset else (*PAGEFIND_EXCLUDE, TEX):
         command += ["--exclude-selectors", selector]
     try:
         done = subprocess.run([*command, "--silent"], capture_output=True, text=True, check=False)
@@ -93,7 +97,18 @@ def index_site(app: Sphinx, exception: Exception | None) -> None:
         )
 
 
+def search_box_text(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """The search box's placeholder in the book's language ("搜索..."): sphinx-book-theme gives
+    "Search..." from its own catalogs, which lack many languages; Sphinx's own have them. A
+    ``search_bar_text`` the book sets is kept."""
+    from sphinx.locale import _
+
+    if "search_bar_text" not in (app.config.html_theme_options or {}) and "theme_search_bar_text" in context:
+        context["theme_search_bar_text"] = _("Search") + "..."
+
+
 def setup_search(app: Sphinx) -> None:
+    app.connect("html-page-context", search_box_text, priority=600)  # after sphinx-book-theme's
     app.connect("config-inited", chinese_search)
     app.connect("write-started", add_book_terms)
     app.connect("html-page-context", note_page)

@@ -29,6 +29,17 @@ def site_path(docname: str, framework: str) -> str:
     return f"{FOLDER}/{framework}/{docname}.ipynb"
 
 
+def short_name(text: str) -> str:
+    """``"Dive into Deep Learning"`` -> ``"dive-into-deep-learning"``; "" when no ASCII letter or digit."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def archive_name(book: str, framework: Framework) -> str:
+    """The archive of a framework's notebooks, named after the book and the framework as readers
+    know it (its label): ``d2l-zh-pytorch-notebooks.zip``."""
+    return f"{book}-{short_name(framework.label) or framework.name}-notebooks.zip"
+
+
 def framework_prose(text: str, framework: str, md_config: MdParserConfig | None = None) -> str:
     """Markdown with ``{framework}`` blocks resolved for one framework: its own unwrapped, others dropped."""
     if "{framework}" not in text:

@@ -24,8 +24,15 @@ MATHJAX_VERSION = "3.2.2"
 MATHJAX_URL = f"https://registry.npmjs.org/mathjax/-/mathjax-{MATHJAX_VERSION}.tgz"
 MATHJAX_INTEGRITY = "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="
 #: What a page needs: the combined TeX/MathML component, its input and CommonHTML output (with
-#: fonts), and the menu's accessibility parts it loads on demand. Paths under the package's es5/.
-MATHJAX_PARTS = ("tex-mml-chtml.js", "input/", "output/chtml/", "ui/", "a11y/", "sre/")
+#: fonts), and the menu's accessibility parts it loads on demand; and what typesetting at build
+#: time in Node needs (``site/math.py``): the loader, the TeX input, the CommonHTML output and
+#: the DOM adaptor. Paths under the package's es5/.
+MATHJAX_PARTS = (
+    *("tex-mml-chtml.js", "input/", "output/chtml/", "ui/", "a11y/", "sre/"),
+    *("startup.js", "core.js", "output/chtml.js", "adaptors/"),
+)
+#: A file of the last parts added: an installation without it is made again.
+MATHJAX_NEWEST_PART = "core.js"
 #: The script pages load, relative to ``_static``.
 MATHJAX_SCRIPT = "mathjax/tex-mml-chtml.js"
 
@@ -42,6 +49,7 @@ def installed() -> bool:
     version = static_dir() / "mathjax" / "VERSION"
     return (
         (static_dir() / MATHJAX_SCRIPT).is_file()
+        and (static_dir() / "mathjax" / MATHJAX_NEWEST_PART).is_file()
         and version.is_file()
         and version.read_text().strip() == MATHJAX_VERSION
     )

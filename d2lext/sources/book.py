@@ -123,16 +123,40 @@ def read_book(
 MEMO_FORMAT = 5
 
 
+def settings_text(value) -> str:
+    """``value`` as text that is the same in every process for equal settings.
+
+    ``repr()`` is not: a set prints its members in an order that changes with each process's string
+    hashing (MyST's ``enable_extensions`` is one), and a function prints its address. Here sets are
+    sorted, dataclasses and mappings listed by field, functions named by their module and name.
+    """
+    if dc.is_dataclass(value) and not isinstance(value, type):
+        fields = ", ".join(f"{f.name}={settings_text(getattr(value, f.name))}" for f in dc.fields(value))
+        return f"{type(value).__qualname__}({fields})"
+    if isinstance(value, dict):
+        items = sorted((settings_text(key), settings_text(item)) for key, item in value.items())
+        return "{" + ", ".join(f"{key}: {item}" for key, item in items) + "}"
+    if isinstance(value, (set, frozenset)):
+        return "{" + ", ".join(sorted(settings_text(item) for item in value)) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(settings_text(item) for item in value) + "]"
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"<{getattr(value, '__module__', '')}.{value.__qualname__}>"
+    return repr(value)
+
+
 class MemoFile:
     """Documents parsed by earlier builds, kept in a file and reused while their text and the settings match.
 
     Planning reads every document on every build (the package and the cache keys depend on all of
     them); parsing is most of a no-op build's own cost, so unchanged documents are not parsed again.
+    ``settings`` is whatever the parse depends on besides the text; it is compared as
+    ``settings_text`` writes it, so that the next process finds the memo.
     """
 
-    def __init__(self, path: Path, settings: str):
+    def __init__(self, path: Path, settings):
         self.path = path
-        self.settings = repr((MEMO_FORMAT, settings))
+        self.settings = settings_text((MEMO_FORMAT, settings))
         self.entries: Memo = {}
         try:
             with open(path, "rb") as stream:

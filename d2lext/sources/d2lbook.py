@@ -702,8 +702,6 @@ SPHINX_CONFIGS: dict[str, type] = {
 class Project:
     """What a d2l-book ``config.ini`` says about the book."""
 
-    name: str = ""
-    """``[project] name``: the PDF's file name (``d2l-zh.pdf``)."""
     title: str = ""
     author: str = ""
     copyright: str = ""
@@ -717,6 +715,12 @@ class Project:
     libraries: dict[str, Library] = dc.field(default_factory=dict)
     sphinx_configs: dict[str, object] = dc.field(default_factory=dict)
     """The Sphinx settings of ``[build] sphinx_configs`` that can be applied (``SPHINX_CONFIGS``)."""
+    name: str = ""
+    """``[project] name``: the book's short name (``d2l-zh``), which names its downloads and PDFs."""
+    site: str = ""
+    """The site's address, from ``[deploy] s3_bucket`` (``s3://zh.d2l.ai`` is ``https://zh.d2l.ai/``)."""
+    launch: dict[str, dict[str, str]] = dc.field(default_factory=dict)
+    """``[colab]`` and ``[sagemaker]`` ``github_repo``: service -> {tab: "owner/name"}."""
     warnings: tuple[ConfigWarning, ...] = ()
     """What is left out, in the order of the file."""
 
@@ -768,8 +772,12 @@ def read_config(path: Path) -> Project:
         if parser.has_section(section):
             libraries[tab] = _library(section, headers[section], get(section, "lib_name"), lines, warn)
     sphinx_configs = _sphinx_configs(lines("build", "sphinx_configs"), warn)
+    launch = {}
+    for service in LAUNCH_SERVICES:
+        repos = _repositories(service, lines(service, "github_repo"), tabs, warn)
+        if repos:
+            launch[service] = repos
     return Project(
-        name=get("project", "name"),
         title=get("project", "title"),
         author=get("project", "author"),
         copyright=get("project", "copyright"),
@@ -781,8 +789,37 @@ def read_config(path: Path) -> Project:
         latex_logo=get("pdf", "latex_logo"),
         libraries=libraries,
         sphinx_configs=sphinx_configs,
+        name=get("project", "name"),
+        site=_site(get("deploy", "s3_bucket")),
+        launch=launch,
         warnings=tuple(sorted(warnings, key=lambda warning: warning.line)),
     )
+
+
+#: The services d2l-book links each page's notebook to, with the repositories of ``config.ini``.
+LAUNCH_SERVICES = ("colab", "sagemaker")
+
+
+def _site(bucket: str) -> str:
+    """``s3://zh.d2l.ai`` (the bucket d2l-book deploys the site to, named as its domain) as
+    ``https://zh.d2l.ai/``; "" for a bucket that is not a domain."""
+    host = bucket.strip().removeprefix("s3://").strip("/")
+    return f"https://{host}/" if re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", host) else ""
+
+
+def _repositories(service: str, value: Lines, tabs: tuple[str, ...], warn) -> dict[str, str]:
+    """``mxnet, d2l-ai/d2l-zh-colab`` lines as {tab: repository}; a line that is not one is left out."""
+    found = {}
+    for line, text in value:
+        text = text.split("#", 1)[0].strip()
+        if not text:
+            continue
+        tab, _, repo = (part.strip() for part in text.partition(","))
+        if tab in tabs and re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+            found[tab] = repo
+        else:
+            warn(line, f"[{service}] github_repo: cannot read {text!r}: a line is '<tab>, <owner>/<repository>'")
+    return found
 
 
 #: A value's lines, each with the line of config.ini it is on.

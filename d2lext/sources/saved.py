@@ -52,8 +52,13 @@ class Place:
     """The section on the site: ``<page>.html#<anchor>``, under ``html_baseurl`` when it is set."""
 
     def __str__(self) -> str:
+        """ "2.1.1 优化的目标 (https://.../intro.html#...)" when the site's address is known; else
+        "section 2.1.1 优化的目标 of the book" (an address relative to a site means nothing in
+        ``help()`` or an editor)."""
         name = " ".join(part for part in (self.number, self.title) if part)
-        return f"{name} ({self.url})" if name else self.url
+        if "://" in self.url:
+            return f"{name} ({self.url})" if name else self.url
+        return f"section {name} of the book" if name else f"the book's page {self.url}"
 
 
 def marker_lines(source: str) -> list[int]:
