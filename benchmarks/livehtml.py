@@ -127,7 +127,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=60)
     console = log.read_text(errors="replace")
-    kernels = len(re.findall(r"executing 1 runs", console))
+    kernels = len(re.findall(r"executing 1 run\b", console))
     walls = [
         float(wall)
         for wall in re.findall(
