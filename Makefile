@@ -18,6 +18,9 @@
 #                                       folders of documents) and the pages that index them; the
 #                                       whole book is still read for the package, section numbers
 #                                       and references (with BOOK= too)
+#   make livehtml [BOOK=...] [PORT=8000]  live preview: rebuilds on every save (with the same cache) and
+#                                       reloads the browser (sphinx-autobuild)
+#   make pdf [BOOK=...] [FRAMEWORKS=torch]  one PDF per selected framework (xelatex), in _build/pdf
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -34,7 +37,7 @@ SPHINXOPTS ?=
 
 SPHINX_ARGS := -c . $(if $(FRAMEWORKS),-D d2l_selected="$(FRAMEWORKS)") $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(if $(KEEP_GOING),-D d2l_keep_going=$(KEEP_GOING)) $(if $(RETRY),-D d2l_retry_failed=$(RETRY)) $(if $(ONLY),-D d2l_only="$(ONLY)") $(if $(EXECUTOR),-D d2l_executor="$(EXECUTOR)") $(SPHINXOPTS)
 
-.PHONY: html lib test test-quick lint clean setup bench browser
+.PHONY: html lib test test-quick lint clean setup bench browser livehtml pdf latex-tools
 
 html: $(READY)
 ifdef BOOK
@@ -42,6 +45,34 @@ ifdef BOOK
 	  $(subst -c .,-c $(CURDIR)/d2lext/d2lbook_conf,$(SPHINX_ARGS))
 else
 	$(BIN)/sphinx-build -M html source $(BUILDDIR) $(SPHINX_ARGS)
+endif
+
+# Live preview: sphinx-autobuild watches the sources, runs `sphinx-build` again (a new process
+# each time, with the cache of `make html`: a prose edit executes nothing, a code edit only its
+# chapter in its framework) and reloads the pages open in the browser. A failed build leaves the
+# last good pages served. Editors' temporary files are not changes.
+PORT ?= 8000
+LIVE_ARGS := --port $(PORT) --re-ignore '(\.sw[a-z]|~|/\.\#[^/]*|/4913|/__pycache__/.*|/\.ipynb_checkpoints/.*)$$'
+
+livehtml: $(READY)
+ifdef BOOK
+	D2L_BOOK="$(BOOK)" D2L_ENVIRONMENTS="$(CURDIR)/.venvs" $(BIN)/sphinx-autobuild -M html "$(BOOK)" "$(BOOK)/_build" \
+	  $(subst -c .,-c $(CURDIR)/d2lext/d2lbook_conf,$(SPHINX_ARGS)) $(LIVE_ARGS)
+else
+	$(BIN)/sphinx-autobuild -M html source $(BUILDDIR) $(SPHINX_ARGS) $(LIVE_ARGS) --watch conf.py
+endif
+
+# One PDF per selected framework (FRAMEWORKS=, default: conf.py's selection), with that framework's
+# listings, outputs and figures, into $(BUILDDIR)/pdf; the next `make html` links them under every
+# page's title. Same execution cache as `make html`.
+PDF_ARGS := $(if $(JOBS),-D d2l_jobs=$(JOBS)) $(if $(KEEP_GOING),-D d2l_keep_going=$(KEEP_GOING)) $(if $(RETRY),-D d2l_retry_failed=$(RETRY)) $(SPHINXOPTS)
+
+pdf: $(READY) latex-tools
+ifdef BOOK
+	D2L_BOOK="$(BOOK)" D2L_ENVIRONMENTS="$(CURDIR)/.venvs" $(BIN)/python -m d2lext.pdf --conf $(CURDIR)/d2lext/d2lbook_conf \
+	  --source "$(BOOK)" --build "$(BOOK)/_build" --frameworks "$(FRAMEWORKS)" $(PDF_ARGS)
+else
+	$(BIN)/python -m d2lext.pdf --conf . --source source --build $(BUILDDIR) --frameworks "$(FRAMEWORKS)" $(PDF_ARGS)
 endif
 
 # The saved package, for every configured framework, and its wheel in $(BUILDDIR)/dist (for a
@@ -54,7 +85,7 @@ else
 	$(BIN)/python -m d2lext.lib --conf . --source source --build $(BUILDDIR)
 endif
 
-test: $(READY) browser
+test: $(READY) browser latex-tools
 	$(BIN)/pytest
 
 # The tests not marked slow (tests/conftest.py marks them): the extension's rules, in seconds.
@@ -72,6 +103,18 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); \
 	  else \
 	    echo "*** cannot install $(BROWSER_PACKAGES) (not root): the browser tests will be skipped ***"; \
+	  fi; \
+	fi
+
+# make pdf: xelatex with ctex (Chinese), latexmk, the CJK fonts, rsvg-convert (SVG figures to
+# PDF) and poppler's tools (the PDF tests read the PDFs with them). Installed with apt when missing.
+LATEX_PACKAGES := texlive-xetex texlive-lang-chinese texlive-latex-extra texlive-fonts-recommended fonts-noto-cjk latexmk librsvg2-bin poppler-utils
+latex-tools:
+	@if ! dpkg -s $(LATEX_PACKAGES) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(LATEX_PACKAGES); \
+	  else \
+	    echo "*** cannot install $(LATEX_PACKAGES) (not root): make pdf and the PDF tests need them ***"; \
 	  fi; \
 	fi
 

@@ -156,6 +156,11 @@ class BookBuild:
         return self.root / self.config.package_name
 
     @property
+    def finished_runs(self) -> list[Result]:
+        """The runs this build executed or read from the cache, as they finished (failures too)."""
+        return list(self._progress.done) if self._progress else []
+
+    @property
     def state_dir(self) -> Path:
         return self.root / ".d2l-cache"
 

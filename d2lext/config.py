@@ -537,6 +537,14 @@ class BookConfig:
         rebuild="",
         default=2,
     )
+    require_parity: bool = option(
+        False,
+        _flag,
+        "warn at its path:line about every listing a selected framework lacks (so -W fails the build); "
+        "the authors' report lists them either way",
+        rebuild="",
+        default=False,
+    )
 
     @property
     def selected_frameworks(self) -> list[Framework]:

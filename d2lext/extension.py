@@ -8,6 +8,7 @@ transforms            framework tabs (tabs.py), figure text (figures.py), equati
 env-get-updated       pages to write although they were not read: the navigation changed, or
                       a partial build left them unwritten
 builder.write         a partial build (ONLY=) writes only the pages it builds (restrict_writing)
+build-finished        the authors' report (render/authoring.py), the PDFs' links (render/pdf_links.py)
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ from .messages import WARNING_TYPE, SphinxLog, logger, setup_messages, stop_on_b
 from .package.check import numbering_differences
 from .plan import resolve
 from .render.api import setup_api
+from .render.authoring import setup_authoring, write_authors_report
 from .render.equations import setup_equations
 from .render.figures import setup_figures
 from .render.icons import setup_icons
+from .render.latex import setup_latex
 from .render.mathjax import setup_mathjax
 from .render.notebook_links import setup_notebook_links
 from .render.offline import setup_offline
+from .render.pdf_links import setup_pdf_links
 from .render.prose import setup_prose
 from .render.references import place_nodes, setup_references
 from .render.search import setup_search
@@ -201,7 +205,11 @@ def pages_to_write(app: Sphinx, env: BuildEnvironment) -> list[str]:
 def execute(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
     build = book_build(env)
     with build.stage():
-        build.execute(docnames)
+        try:
+            build.execute(docnames)
+        except BookError:  # cells failed: the authors' report lists them before the build stops
+            write_authors_report(app, "failed")
+            raise
     shown, failed = getattr(env, SHOWN), getattr(env, FAILED)  # saved with the environment
     for docname in docnames:
         shown[docname] = build.page_keys(docname)
@@ -305,6 +313,9 @@ def setup(app: Sphinx) -> dict:
     setup_search(app)
     setup_offline(app)
     setup_references(app)
+    setup_authoring(app)
+    setup_latex(app)
+    setup_pdf_links(app)
     app.add_js_file("d2l.js")
     app.add_css_file("d2l.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -9,10 +9,10 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "d2lext"
 #: The stages and shared modules that make the book without Sphinx (MyST-NB's ``core/`` in spirit).
-CORE_PACKAGES = ("sources", "plan", "execute", "package", "site")
+CORE_PACKAGES = ("sources", "plan", "execute", "package", "site", "authoring")
 CORE_MODULES = ("build", "config", "errors", "files", "lock", "report")
 #: What runs inside Sphinx: the wiring and the rendering.
-SPHINX_SIDE = ("extension", "state", "messages", "lib", "render")
+SPHINX_SIDE = ("extension", "state", "messages", "lib", "pdf", "render")
 
 
 def core_files() -> list[Path]:

@@ -10,6 +10,8 @@ import os
 import re
 from pathlib import Path
 
+from sphinx.util import texescape
+
 import d2lext
 from d2lext.errors import BookError
 from d2lext.sources.d2lbook import FRAMEWORK_NAMES, LABELS, MODULES, Project, read_config
@@ -90,6 +92,16 @@ d2l_launch = {
     }
     for _service, _repos in _project.launch.items()
 }
+# The PDF (make pdf BOOK=...): named as d2l-book names it, with config.ini's [pdf] logo when the
+# file exists (the LaTeX settings of [build] sphinx_configs, latex_elements, are applied above;
+# [pdf] post_latex is a script, never run).
+if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", _project.name):
+    texescape.init()  # what the LaTeX builder does before it escapes its default titles
+    latex_documents = [
+        (root_doc, f"{_project.name}.tex", texescape.escape(project), texescape.escape(author), "manual")
+    ]
+if _project.latex_logo and (BOOK / _project.latex_logo).is_file():
+    latex_logo = str(BOOK / _project.latex_logo)
 
 html_title = project
 html_theme = "sphinx_book_theme"

@@ -710,11 +710,13 @@ class Project:
     tabs: tuple[str, ...] = ()
     exclusions: tuple[str, ...] = ()
     bibfile: str = ""
+    latex_logo: str = ""
+    """``[pdf] latex_logo``: the image on the PDF's title page, relative to the book's folder."""
     libraries: dict[str, Library] = dc.field(default_factory=dict)
     sphinx_configs: dict[str, object] = dc.field(default_factory=dict)
     """The Sphinx settings of ``[build] sphinx_configs`` that can be applied (``SPHINX_CONFIGS``)."""
     name: str = ""
-    """``[project] name``: the book's short name (``d2l-zh``), which names its downloads."""
+    """``[project] name``: the book's short name (``d2l-zh``), which names its downloads and PDFs."""
     site: str = ""
     """The site's address, from ``[deploy] s3_bucket`` (``s3://zh.d2l.ai`` is ``https://zh.d2l.ai/``)."""
     launch: dict[str, dict[str, str]] = dc.field(default_factory=dict)
@@ -784,6 +786,7 @@ def read_config(path: Path) -> Project:
         tabs=tabs,
         exclusions=names(get("build", "exclusions")),
         bibfile=get("pdf", "bibfile"),
+        latex_logo=get("pdf", "latex_logo"),
         libraries=libraries,
         sphinx_configs=sphinx_configs,
         name=get("project", "name"),

@@ -27,6 +27,9 @@
     document.querySelectorAll("a.d2l-notebook").forEach((link) => {
       link.classList.toggle("d2l-chosen", link.classList.contains("d2l-notebook-" + framework));
     });
+    document.querySelectorAll("a.d2l-pdf").forEach((link) => {
+      link.classList.toggle("d2l-chosen", link.classList.contains("d2l-pdf-" + framework));
+    });
     // "Run online": each service's link for the chosen framework only; a service that has no
     // notebooks of it is hidden, and so is the line when none has.
     document.querySelectorAll(".d2l-launch").forEach((line) => {
