@@ -80,6 +80,11 @@ class Typesetter:
             self._pid = os.getpid()
         return self._process
 
+    def start(self) -> None:
+        """Start the Node process now, so that MathJax loads while Sphinx still reads the book."""
+        with self._lock:
+            self._start()
+
     def typeset(self, formulas: list[tuple[str, bool]]) -> Typeset:
         """Each ``(tex, display)`` as CommonHTML markup; raises ``RuntimeError`` if MathJax fails."""
         with self._lock:
