@@ -92,31 +92,31 @@ test: $(READY) browser latex-tools
 test-quick: $(READY)
 	$(BIN)/pytest -m "not slow"
 
+# $(call apt_install,PACKAGES,what lacks them): Debian packages installed with apt when one is
+# missing (as root; otherwise a line saying what cannot work).
+define apt_install
+	@if ! dpkg -s $(1) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1); \
+	  else \
+	    echo "*** cannot install $(1) (not root): $(2) ***"; \
+	  fi; \
+	fi
+endef
+
 # The browser tests drive Debian's chromium (never a downloaded browser build); a CJK font makes
 # their screenshots readable; Node.js typesets the math when pages are written (without it, pages
 # load MathJax and typeset in the browser). Installed with apt when missing (as root); otherwise
 # the browser tests are skipped with a message saying so.
 BROWSER_PACKAGES := chromium fonts-wqy-microhei nodejs
 browser:
-	@if ! dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); \
-	  else \
-	    echo "*** cannot install $(BROWSER_PACKAGES) (not root): the browser tests will be skipped ***"; \
-	  fi; \
-	fi
+	$(call apt_install,$(BROWSER_PACKAGES),the browser tests will be skipped)
 
 # make pdf: xelatex with ctex (Chinese), latexmk, the CJK fonts, rsvg-convert (SVG figures to
 # PDF) and poppler's tools (the PDF tests read the PDFs with them). Installed with apt when missing.
 LATEX_PACKAGES := texlive-xetex texlive-lang-chinese texlive-latex-extra texlive-fonts-recommended fonts-noto-cjk latexmk librsvg2-bin poppler-utils
 latex-tools:
-	@if ! dpkg -s $(LATEX_PACKAGES) >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(LATEX_PACKAGES); \
-	  else \
-	    echo "*** cannot install $(LATEX_PACKAGES) (not root): make pdf and the PDF tests need them ***"; \
-	  fi; \
-	fi
+	$(call apt_install,$(LATEX_PACKAGES),make pdf and the PDF tests need them)
 
 lint: $(READY)
 	$(BIN)/ruff check .

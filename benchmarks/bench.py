@@ -311,12 +311,7 @@ def measure(book: dict, repetitions: int, work: Path) -> dict:
         figures.setdefault(name, []).append(value)
 
     def attempt(repetition: int, what: str, measurement) -> None:
-        """One group of measurements; a failure is printed and noted, and the others go on."""
-        try:
-            measurement()
-        except Failed as failure:
-            failures.append(f"repetition {repetition + 1}, {what}: {failure.what}")
-            print(f"*** {what}: {failure.what}\n{failure.output}", file=sys.stderr, flush=True)
+        attempted(failures, repetition, what, measurement)
 
     def ours() -> None:
         seconds, _ = sphinx(book, "_build", root)
@@ -396,6 +391,20 @@ def measure(book: dict, repetitions: int, work: Path) -> dict:
         if peer is not None:
             attempt(repetition, "ours and MyST-NB side by side", side_by_side)
 
+    return summary(book, figures, checks, repetitions, failures)
+
+
+def attempted(failures: list[str], repetition: int, what: str, measurement) -> None:
+    """One group of measurements; a failure is printed and noted, and the others go on."""
+    try:
+        measurement()
+    except Failed as failure:
+        failures.append(f"repetition {repetition + 1}, {what}: {failure.what}")
+        print(f"*** {what}: {failure.what}\n{failure.output}", file=sys.stderr, flush=True)
+
+
+def summary(book: dict, figures: dict, checks: dict, repetitions: int, failures: list[str], **more) -> dict:
+    """Medians of what was measured, the checks, and the measurements that failed."""
     medians = {name: statistics.median(values) for name, values in figures.items()}
     return {
         "medians": medians,
@@ -403,6 +412,7 @@ def measure(book: dict, repetitions: int, work: Path) -> dict:
         "runs": book.get("runs", "?"),
         "repetitions": repetitions,
         "failures": failures,
+        **more,
     }
 
 
@@ -421,32 +431,23 @@ def measure_cluster(book: dict, repetitions: int, work: Path) -> dict:
     failures: list[str] = []
     for repetition in range(repetitions):
         for name, options in CLUSTER_SETUPS.items():
-            shutil.rmtree(root / "_build", ignore_errors=True)
-            try:
+
+            def cold_build(name: str = name, options: list[str] = options) -> None:
+                shutil.rmtree(root / "_build", ignore_errors=True)
                 seconds, _ = sphinx(book, "_build", root, *options)
-            except Failed as failure:
-                failures.append(f"repetition {repetition + 1}, {name}: {failure.what}")
-                print(f"*** {name}: {failure.what}\n{failure.output}", file=sys.stderr, flush=True)
-                continue
-            cold = report(book)
-            book["runs"] = cold["runs"]
-            figures.setdefault(f"cold, {name}", []).append(seconds)
-            wall = cold["wall_seconds"] - cold["warm_up_wait_seconds"]
-            figures.setdefault(f"cold: execution wall, {name}", []).append(wall)
-            figures.setdefault(f"cold: sum of the runs' own times, {name}", []).append(cold["execution_seconds"])
-            checks.setdefault(f"runs executed, {name}", []).append(cold["executed"])
-            if name.startswith("dask"):
-                workers = {run["worker"] for run in cold["details"]}
-                checks.setdefault(f"workers that ran, {name}", []).append(len(workers))
-    medians = {name: statistics.median(values) for name, values in figures.items()}
-    return {
-        "medians": medians,
-        "checks": checks,
-        "runs": book.get("runs", "?"),
-        "repetitions": repetitions,
-        "cluster": True,
-        "failures": failures,
-    }
+                cold = report(book)
+                book["runs"] = cold["runs"]
+                figures.setdefault(f"cold, {name}", []).append(seconds)
+                wall = cold["wall_seconds"] - cold["warm_up_wait_seconds"]
+                figures.setdefault(f"cold: execution wall, {name}", []).append(wall)
+                figures.setdefault(f"cold: sum of the runs' own times, {name}", []).append(cold["execution_seconds"])
+                checks.setdefault(f"runs executed, {name}", []).append(cold["executed"])
+                if name.startswith("dask"):
+                    workers = {run["worker"] for run in cold["details"]}
+                    checks.setdefault(f"workers that ran, {name}", []).append(len(workers))
+
+            attempted(failures, repetition, name, cold_build)
+    return summary(book, figures, checks, repetitions, failures, cluster=True)
 
 
 def cluster_ratios(m: dict, ratio) -> None:

@@ -16,6 +16,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -85,6 +86,20 @@ def build_process(root: Path, source: str, *options: str, timeout: int = 300, wa
             timeout=timeout,
         )
     return Build(root, done.returncode, done.stdout + done.stderr, kernels_of(root), watch.seen)
+
+
+def start_build(root: Path, *options: str) -> subprocess.Popen:
+    """A ``sphinx-build`` process started, not waited for, its output (text) on ``stdout``, and
+    Ctrl-C (SIGINT) reaching it as in a terminal: a suite started in the background inherits
+    SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt."""
+    return subprocess.Popen(
+        [str(SPHINX_BUILD), "-M", "html", ".", "_build", "--no-color", *options],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")

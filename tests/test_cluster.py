@@ -21,7 +21,7 @@ from pathlib import Path
 import dask
 import psutil
 import pytest
-from conftest import REPO, SPHINX_BUILD, book_build, build, copy_book, write_book
+from conftest import REPO, book_build, build, copy_book, start_build, write_book
 from test_bad_input import error_lines
 from test_environments import CHAPTER as OLD_CHAPTER
 from test_environments import CONF as OLD_CONF
@@ -272,15 +272,7 @@ def test_ctrl_c_stops_the_runs_on_the_workers_and_the_cluster_stays_usable(tmp_p
     flags.mkdir()
     (flags / "sleep").touch()
     root = write_book(tmp_path / "book", SLEEPER.format(folder=str(flags), seconds=120))
-    command = [str(SPHINX_BUILD), "-M", "html", ".", "_build", "--no-color", "-D", f"d2l_executor={cluster.address}"]
-    process = subprocess.Popen(
-        command,
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    process = start_build(root, "-D", f"d2l_executor={cluster.address}")
     running: list[int] = []
     for _ in range(600):
         if len(list(flags.glob("started-*"))) == 2:  # both frameworks' kernels are in the cell

@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import nbformat
-from conftest import REPO, SPHINX_BUILD, build, write_book
+from conftest import REPO, build, start_build, write_book
 from test_bad_input import error_lines
 from test_rebuild import rebuild
 
@@ -136,20 +136,14 @@ def test_an_environment_whose_set_up_was_interrupted_is_made_again(tmp_path):
         conf_extra=conf,
     )
     (root / "small.txt").write_text("\n")
-    command = [str(SPHINX_BUILD), "-M", "html", ".", "_build", "-D", "d2l_selected=small"]
-    process = subprocess.Popen(
-        command,
-        cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    process = start_build(root, "-D", "d2l_selected=small")
     python = root / ".venvs" / "small" / "bin" / "python"
     deadline = time.monotonic() + 60
     while not python.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
     process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=60) != 0
+    process.communicate(timeout=60)
+    assert process.returncode != 0
     assert python.exists() and not list(python.parent.glob("pip*"))  # the state the issue found
 
     result = rebuild(root, "-D", "d2l_selected=small")

@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import SPHINX_BUILD, build, write_book
+from conftest import build, start_build, write_book
 
 
 def error_lines(output: str) -> list[str]:
@@ -94,8 +94,7 @@ SLOW = "# Chapter\n\n" + cell("import time\ntime.sleep(3)\nprint('VERSION')")
 
 
 def start(root: Path) -> subprocess.Popen:
-    command = [str(SPHINX_BUILD), "-M", "html", ".", "_build", "--no-color", "-D", "d2l_selected=numpy"]
-    return subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return start_build(root, "-D", "d2l_selected=numpy")
 
 
 def test_two_builds_at_once_take_turns_and_the_site_matches_the_final_source(tmp_path):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
 import time
 
-from conftest import SPHINX_BUILD, build, copy_book, kernels_of, write_book
+from conftest import build, copy_book, kernels_of, start_build, write_book
 
 
 def report(root) -> dict[str, str]:
@@ -153,17 +152,7 @@ def test_interrupted_build_then_normal_build_gives_a_correct_site(tmp_path):
     # look-up for the kernels must still find them.
     root = tmp_path / "link"
     root.symlink_to(write_book(tmp_path / "book", slow), target_is_directory=True)
-    command = [str(SPHINX_BUILD), "-M", "html", ".", "_build", "--no-color", "-D", "d2l_selected=numpy,torch"]
-    process = subprocess.Popen(
-        command,
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        # As in a terminal: a suite started in the background inherits SIGINT ignored, and Python
-        # then never turns Ctrl-C into KeyboardInterrupt.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    process = start_build(root, "-D", "d2l_selected=numpy,torch")
     lines = []
     for line in process.stdout:
         lines.append(line)

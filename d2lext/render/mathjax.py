@@ -73,23 +73,14 @@ class PageMath:
         page's text), as the MathJax renderer's visitors write them."""
         inline, display = config.mathjax_inline, config.mathjax_display
         block = r'<div class="(?:[^"]*\s)?math notranslate nohighlight(?:\s[^"]*)?"[^>]*>'
+
+        def between(opening: str, delimiters: tuple[str, str], closing: str) -> re.Pattern:
+            left, right = (re.escape(delimiter) for delimiter in delimiters)
+            return re.compile(f"({opening}){left}(.*?){right}({closing})", re.DOTALL)
+
         return (
-            re.compile(
-                r'(<span class="math notranslate nohighlight">)'
-                + re.escape(inline[0])
-                + "(.*?)"
-                + re.escape(inline[1])
-                + "(</span>)",
-                re.DOTALL,
-            ),
-            re.compile(
-                rf'({block}\s*(?:<span class="eqno">.*?</span>)?)'
-                + re.escape(display[0])
-                + "(.*?)"
-                + re.escape(display[1])
-                + "(</div>)",
-                re.DOTALL,
-            ),
+            between(r'<span class="math notranslate nohighlight">', inline, "</span>"),
+            between(rf'{block}\s*(?:<span class="eqno">.*?</span>)?', display, "</div>"),
             re.compile(rf"({block}\s*)(\\begin\{{.*?)(</div>)", re.DOTALL),
         )
 
