@@ -16,7 +16,7 @@ class ChineseSearch(SearchChinese):
     Sphinx 9.0 names its stemmer ``ChineseStemmer`` but ships only ``EnglishStemmer``, so the
     search page never finishes (sphinx-doc/sphinx#14229).
 
-    Since sphinx-doc/sphinx#13005 (Sphinx 8.2), a book that names no ``dict`` in
+    Since sphinx-doc/sphinx#13005 (Sphinx 9 has it), a book that names no ``dict`` in
     ``html_search_options`` has jieba's own default dictionary loaded again as a user dictionary:
     349,062 ``add_word`` calls, seconds of every build that writes anything (a no-op too), for
     words jieba's main dictionary already holds, so segmentation is the same without it. That
