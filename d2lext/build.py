@@ -196,7 +196,15 @@ class BookBuild:
         if self._engine is None:
             env = kernel_env(self.package_root, self.state_dir)
             roots = tuple(os.path.join(str(path), "") for path in (self.package_root, self.source))  # "dir/"
-            self._engine = Engine(self.config.jobs, env, self.state_dir / "logs", roots, self.kernel_specs)
+            self._engine = Engine(
+                self.config.jobs,
+                env,
+                self.state_dir / "logs",
+                roots,
+                self.kernel_specs,
+                self.config.keep_warm,
+                str(self.package_root),
+            )
             atexit.register(self.close)  # a build stopped by an error or Ctrl-C leaves no kernel behind
         return self._engine
 
@@ -512,6 +520,9 @@ class BookBuild:
                         progress(result)
                 raise
             waited = engine.warm_up_wait
+            if isinstance(engine, Engine) and engine.kernels.kept_warm:
+                kept = ", ".join(dict.fromkeys(engine.kernels.kept_warm))
+                self.log.info(f"kernels forked from fork servers an earlier build kept warm ({kept})")
             self._check_environments(results)
             if isinstance(engine, Cluster):
                 engine.finish()

@@ -424,6 +424,18 @@ def _only(raw: Any, parsed: dict) -> tuple[str, ...]:
     return tuple(dict.fromkeys(split_names(raw)))
 
 
+def _keep_warm(raw: Any, parsed: dict) -> float:
+    if raw in (None, ""):
+        raw = os.environ.get("D2L_KEEP_WARM") or 0
+    try:
+        seconds = float(raw)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise BookError(f"d2l_keep_warm (D2L_KEEP_WARM) must be a number of seconds (0 or more), not {raw!r}")
+    return seconds
+
+
 def _flag(raw: Any, parsed: dict) -> bool:
     if isinstance(raw, str):
         return raw.strip().lower() not in ("", "0", "false", "no")
@@ -536,6 +548,15 @@ class BookConfig:
         "again on another worker",
         rebuild="",
         default=2,
+    )
+    keep_warm: float = option(
+        None,
+        _keep_warm,
+        "seconds the frameworks' fork servers (each framework imported, ready to fork a chapter's kernel) "
+        "stay after a build for the next one to use, as make livehtml keeps them (default 0: they end "
+        "with the build; D2L_KEEP_WARM sets it)",
+        rebuild="",
+        default=0.0,
     )
     require_parity: bool = option(
         False,

@@ -20,7 +20,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 import traceback
 import types
 from dataclasses import dataclass, field
@@ -33,6 +35,16 @@ from sphinx.application import Sphinx
 from sphinx.util.docutils import docutils_namespace, patch_docutils
 
 from d2lext.state import book_build as book_build_of
+
+# The suite's builds share their frameworks' fork servers, as the rebuilds of ``make livehtml``
+# do (``d2l_keep_warm``): each framework is imported once per environment for the whole suite, not
+# once per build. The servers listen in a folder of the session's own and are stopped when it ends
+# (``pytest_sessionfinish``), which says how much CPU time they used: a server that a
+# ``sphinx-build`` process started is not this process's child, and ``time make test`` would not
+# count it. A test that needs servers of its build's own sets 0.
+SERVERS = Path(tempfile.mkdtemp(prefix="d2l-servers-"))
+os.environ["D2L_SERVERS"] = str(SERVERS)
+os.environ["D2L_KEEP_WARM"] = "600"
 
 BOOKS = Path(__file__).parent / "books"
 REPO = Path(__file__).resolve().parent.parent
@@ -268,25 +280,88 @@ def torch_only_build(tmp_path_factory) -> Build:
 
 
 def kernels_of(root: Path) -> list[int]:
-    """Processes that kernels of a build of ``root`` run in, and the fork servers they are forked
-    from (processes of the build too, which must not outlive it either).
+    """Processes that kernels of a build of ``root`` run in, and the fork servers of the build's
+    own they are forked from (processes of the build too, which must not outlive it either).
 
-    A kernel's command line names only its connection file, never the book; its environment
-    carries the build's ``MATPLOTLIBRC`` (under ``_build/.d2l-cache``), which nothing else has.
-    Sphinx resolves the book's folder, which the test may name through a symbolic link (a
+    A kernel's command line names only its connection file, never the book. A server of the
+    build's own, and the kernels it forks, carry the build's ``MATPLOTLIBRC`` (under
+    ``_build/.d2l-cache``) in the environment they started with, which nothing else has. A server
+    kept warm started with another build's: its kernels are known by their working folder, in the
+    book. Sphinx resolves the book's folder, which the test may name through a symbolic link (a
     temporary folder often is one): both forms are looked for.
     """
     forms = {Path(root).absolute(), Path(root).resolve()}
     markers = {f"MATPLOTLIBRC={form / '_build' / '.d2l-cache' / 'matplotlibrc'}".encode() for form in forms}
+    servers = {pid for pid, command in _processes() if b"forkserver.py" in command}
     found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
+    for pid, _ in _processes():
+        process = Path("/proc") / str(pid)
         try:
-            variables = environ.read_bytes().split(b"\0")
+            variables = (process / "environ").read_bytes().split(b"\0")
+            parent = int((process / "stat").read_text().rpartition(")")[2].split()[1])
+            folder = Path(os.readlink(process / "cwd")) if parent in servers else None
         except OSError:  # gone, or not ours to read
             continue
-        if not markers.isdisjoint(variables):
-            found.append(int(environ.parent.name))
+        if not markers.isdisjoint(variables) or (folder is not None and any(folder.is_relative_to(f) for f in forms)):
+            found.append(pid)
     return sorted(found)
+
+
+def _processes() -> list[tuple[int, bytes]]:
+    """Every process's number and command line."""
+    found = []
+    for command in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            found.append((int(command.parent.name), command.read_bytes()))
+        except OSError:
+            continue
+    return found
+
+
+def stop_servers() -> tuple[int, float]:
+    """Stop the fork servers the suite kept warm; how many there were and the CPU time (user and
+    system) they and the kernels they forked used."""
+    servers = {pid for pid, command in _processes() if str(SERVERS).encode() in command}
+    seconds = 0.0
+    for pid in servers:
+        try:
+            times = (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()[11:15]
+            seconds += sum(int(ticks) for ticks in times) / os.sysconf("SC_CLK_TCK")
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    count = len(servers)
+    deadline = time.monotonic() + 20
+    while servers and time.monotonic() < deadline:
+        servers = {pid for pid in servers if Path(f"/proc/{pid}").exists()}
+        _reap()
+        time.sleep(0.05)
+    _reap()
+    shutil.rmtree(SERVERS, ignore_errors=True)
+    return count, seconds
+
+
+def _reap() -> None:
+    """Wait for every child of this process that has ended."""
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
+
+
+def pytest_sessionfinish(session) -> None:
+    session.config.stash[_SERVED] = stop_servers()
+
+
+_SERVED = pytest.StashKey[tuple[int, float]]()
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    count, seconds = config.stash.get(_SERVED, (0, 0.0))
+    if count:
+        terminalreporter.write_line(f"fork servers kept warm for the suite: {count}, {seconds:.1f} s of CPU time")
 
 
 class KernelWatch:

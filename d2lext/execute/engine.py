@@ -37,9 +37,11 @@ class Engine:
         log_dir: Path,
         module_roots: tuple[str, ...] = (),
         kernel_specs: KernelSpecManager | None = None,
+        keep_warm: float = 0.0,
+        package_root: str = "",
     ):
         self.jobs = jobs
-        self.kernels = Kernels(env, log_dir, kernel_specs)
+        self.kernels = Kernels(env, log_dir, kernel_specs, keep_warm, package_root)
         self.workers = [Worker(n, self.kernels, module_roots) for n in range(jobs)]
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="d2l-kernels", daemon=True)

@@ -390,32 +390,32 @@ class Fingerprints:
             self.known = {}
 
     def of(self, python: str) -> str:
-        stamp = _stamp(python)
+        current = stamp(python)
         known = self.known.get(python)
-        if stamp is not None and isinstance(known, dict) and known.get("stamp") == stamp:
+        if current is not None and isinstance(known, dict) and known.get("stamp") == current:
             return known["fingerprint"]
         done = subprocess.run([python, "-c", _LIST], capture_output=True, text=True, check=False)
         listing = done.stdout if done.returncode == 0 else f"unreadable: {done.stderr[-200:]}"
         fingerprint = hashlib.sha256(listing.encode()).hexdigest()[:16]
-        self.known[python] = {"stamp": stamp, "fingerprint": fingerprint}
+        self.known[python] = {"stamp": current, "fingerprint": fingerprint}
         return fingerprint
 
     def save(self) -> None:
         write_if_changed(self.path, json.dumps(self.known, indent=1, sort_keys=True))
 
 
-def _stamp(python: str) -> list | None:
+def stamp(python: str) -> list | None:
     """What changes when an environment's contents change: its interpreter and site-packages folders."""
     found = shutil.which(python) or python
     executable = Path(found)
     try:
         real = executable.resolve()
-        stamp = [str(real), real.stat().st_mtime_ns]
+        found = [str(real), real.stat().st_mtime_ns]
         folders = sorted(executable.parent.parent.glob("lib/python3*/site-packages"))
-        stamp += [[str(folder), folder.stat().st_mtime_ns] for folder in folders]
+        found += [[str(folder), folder.stat().st_mtime_ns] for folder in folders]
     except OSError:
         return None
-    return stamp if len(stamp) > 2 else None
+    return found if len(found) > 2 else None
 
 
 #: matplotlib settings that make figures reproducible: the same code gives the same SVG.

@@ -12,17 +12,26 @@ process group), liveness and exit status (which the server, their parent, report
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import os
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.provisioning import LocalProvisioner
+
+from .environments import stamp
 
 #: The server's program. Not run as a script, which would put its folder (this package's, with a
 #: ``kernel.py`` in it) on the kernels' path: ``python -c`` runs it, named in the command line.
@@ -57,15 +66,15 @@ def server_command(spec: KernelSpec) -> list[str] | None:
     return [python, *argv[1:at]]
 
 
-class _Protocol(asyncio.SubprocessProtocol):
-    """The server's output, read by callbacks (not a task: Ctrl-C's cancelling of every task leaves
-    it reading, so kernels shut down afterwards still learn that they ended)."""
+class _Protocol(asyncio.Protocol):
+    """The server's messages, read by callbacks (not a task: Ctrl-C's cancelling of every task
+    leaves it reading, so kernels shut down afterwards still learn that they ended)."""
 
     def __init__(self, server: ForkServer):
         self.server = server
         self.pending = b""
 
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
+    def data_received(self, data: bytes) -> None:
         *lines, self.pending = (self.pending + data).split(b"\n")
         for line in lines:
             try:
@@ -74,21 +83,75 @@ class _Protocol(asyncio.SubprocessProtocol):
                 continue
             self.server._received(message)
 
-    def process_exited(self) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self.server._lost()
 
 
-class ForkServer:
-    """One framework's fork server: started once per build and framework, closed when the
-    framework's runs are done (its kernels are then killed by it)."""
+#: Variables of a build's environment that change nothing a server imports, so that builds that
+#: differ only in them share a server kept warm: matplotlib's settings file (its content counts),
+#: the book's own (docutils' settings, the book and environments ``make`` names), the shell's and
+#: pytest's bookkeeping. ``PYTHONPATH`` counts without the book's package folder. Each kernel
+#: gets its own build's values of all of them.
+PER_BUILD = frozenset(
+    {
+        "MATPLOTLIBRC",
+        "DOCUTILSCONFIG",
+        "D2L_BOOK",
+        "D2L_ENVIRONMENTS",
+        "PWD",
+        "OLDPWD",
+        "SHLVL",
+        "_",
+        "PYTEST_CURRENT_TEST",
+    }
+)
 
-    def __init__(self, command: list[str], modules: list[str], env: dict[str, str], folder: Path, log: Path):
+
+def servers_folder() -> Path:
+    """Where fork servers listen: ``$D2L_SERVERS`` or a folder of this user's in the temporary
+    folder, readable by this user only (a server forks a kernel for whoever connects)."""
+    folder = Path(os.environ.get("D2L_SERVERS") or Path(tempfile.gettempdir()) / f"d2l-servers-{os.getuid()}")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = folder.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise OSError(f"{folder} is not private to this user")
+    return folder
+
+
+class ForkServer:
+    """One framework's fork server, as one build uses it: connected when the framework's first kernel
+    is wanted, disconnected when its runs are done (its kernels are then killed by the server).
+
+    With ``keep_warm`` seconds, the server outlives the build by that long: a build that wants the
+    same server (same Python, imports, environment and contents of that environment) connects to it
+    instead of starting one, so live previews and test suites import each framework once. Without,
+    the server is this build's own and ends with it."""
+
+    def __init__(
+        self,
+        command: list[str],
+        modules: list[str],
+        env: dict[str, str],
+        folder: Path,
+        log: Path,
+        keep_warm: float = 0.0,
+        package_root: str = "",
+    ):
         self.command = command
         self.modules = modules
         self.env = env
         self.folder = folder
         self.log = log
-        self.transport: asyncio.SubprocessTransport | None = None
+        self.keep_warm = keep_warm
+        self.package_root = package_root
+        """The book's package folder on ``PYTHONPATH``: a server kept warm does not have it (each
+        kernel gets the path of the build that asked for it)."""
+        self.address: Path | None = None
+        self.reused = False
+        """Whether an earlier build started the server (kept warm)."""
+        self.process: asyncio.subprocess.Process | None = None
+        """The server, when it is this build's own."""
+        self.transport: asyncio.Transport | None = None
         self.ready: asyncio.Future | None = None
         self.replies: dict[int, asyncio.Future] = {}
         self.statuses: dict[int, int] = {}
@@ -96,33 +159,133 @@ class ForkServer:
         self.exited = asyncio.Event()
         self.gone = False
         self.closing = False
+        self._closed: asyncio.Future | None = None
+        self._kept: subprocess.Popen | None = None
         self._ids = itertools.count()
 
+    def _shared_path(self) -> str:
+        entries = self.env.get("PYTHONPATH", "").split(os.pathsep)
+        return os.pathsep.join(e for e in entries if e and e.rstrip(os.sep) != self.package_root.rstrip(os.sep))
+
+    def key(self) -> str:
+        """What a server kept warm must have been started with to serve this build."""
+        rc = self.env.get("MATPLOTLIBRC")
+        try:
+            settings = Path(rc).read_text(encoding="utf8") if rc else ""
+        except OSError:
+            settings = ""
+        env = {name: value for name, value in self.env.items() if name not in PER_BUILD and name != "PYTHONPATH"}
+        parts = [self.command, self.modules, env, self._shared_path(), settings, stamp(self.command[0])]
+        parts.append(FORKSERVER.read_text(encoding="utf8"))
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
     async def start(self) -> bool:
-        """Start the server and wait for its imports; whether it can fork kernels."""
+        """Connect to the server (started by this build, or kept warm by an earlier one) and wait
+        for its imports; whether it can fork kernels."""
+        folder = servers_folder()
+        if self.keep_warm <= 0:
+            self.address = folder / f"{uuid.uuid4().hex[:20]}.sock"
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.log, "w") as log:  # what the imports print goes to the server's log
+                self.process = await asyncio.create_subprocess_exec(
+                    *self._argv(0),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    env=self.env,
+                    cwd=str(self.folder),
+                    start_new_session=True,
+                )
+            return await self._connect(lambda: self.process.returncode) and await self._wait_ready()
+        key = self.key()
+        self.address = folder / f"{key}.sock"
+        for _ in range(2):  # a server kept warm may end (idle) just as this build connects to it
+            lock = FileLock(folder / f"{key}.lock")
+            while True:  # not one blocking call: Ctrl-C cancels this while it waits
+                try:
+                    lock.acquire(timeout=0)
+                    break
+                except Timeout:
+                    await asyncio.sleep(0.05)
+            try:
+                self.reused = await self._connect(None)
+                if not self.reused:
+                    self._start_kept(folder, key)
+                    if not await self._connect(self._kept.poll):
+                        return False
+            finally:
+                lock.release()
+            if await self._wait_ready():
+                return True
+            if not self.reused:
+                return False
+            self._reset()
+        return False
+
+    def _argv(self, linger: float) -> list[str]:
+        return [
+            *self.command,
+            "-c",
+            BOOTSTRAP,
+            str(FORKSERVER),
+            str(self.address),
+            json.dumps(self.modules),
+            str(linger),
+        ]
+
+    def _start_kept(self, folder: Path, key: str) -> None:
+        """Start a server that outlives this build (its own session, not this process's child to wait
+        for): without the book's package on its path, in the servers' folder, its log beside it."""
+        env = dict(self.env)
+        env["PYTHONPATH"] = self._shared_path()
+        if not env["PYTHONPATH"]:
+            del env["PYTHONPATH"]
+        rc = self.env.get("MATPLOTLIBRC")
+        if rc and Path(rc).exists():
+            env["MATPLOTLIBRC"] = str(folder / f"{key}.matplotlibrc")
+            shutil.copyfile(rc, env["MATPLOTLIBRC"])
+        self.address.unlink(missing_ok=True)  # a server that died: its socket answers no one
+        self.log = folder / f"{key}.log"
+        with open(self.log, "w") as log:
+            self._kept = subprocess.Popen(
+                self._argv(self.keep_warm),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=str(folder),
+                start_new_session=True,
+            )
+        _KEPT.append(self._kept)
+
+    async def _connect(self, ended: Callable[[], object] | None) -> bool:
+        """Connect to the server's socket; ``ended`` tells whether the server being started has
+        exited (``None``: connect only to one already listening)."""
         loop = asyncio.get_running_loop()
         self.ready = loop.create_future()
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "w") as log:  # what the imports print goes to the server's log
-            self.transport, _ = await loop.subprocess_exec(
-                lambda: _Protocol(self),
-                *self.command,
-                "-c",
-                BOOTSTRAP,
-                str(FORKSERVER),
-                json.dumps(self.modules),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log,
-                env=self.env,
-                cwd=str(self.folder),
-                start_new_session=True,  # Ctrl-C reaches the build, which stops the server itself
-            )
+        deadline = loop.time() + READY_TIMEOUT
+        while True:
+            try:
+                self.transport, _ = await loop.create_unix_connection(lambda: _Protocol(self), str(self.address))
+                return True
+            except (FileNotFoundError, ConnectionRefusedError):
+                if ended is None or ended() is not None or loop.time() > deadline:
+                    return False
+                await asyncio.sleep(0.02)
+
+    async def _wait_ready(self) -> bool:
         try:
-            return await asyncio.wait_for(asyncio.shield(self.ready), READY_TIMEOUT)
+            if await asyncio.wait_for(asyncio.shield(self.ready), READY_TIMEOUT):
+                return True
         except TimeoutError:
-            await self.close()
-            return False
+            pass
+        await self.close()
+        return False
+
+    def _reset(self) -> None:
+        self.transport = None
+        self.gone = self.closing = False
+        self.exited = asyncio.Event()
 
     def _received(self, message: dict) -> None:
         if "ready" in message:
@@ -132,6 +295,9 @@ class ForkServer:
             self.statuses[message["exit"]] = message["status"]
             self.exited.set()
             self.exited.clear()
+        elif "closed" in message:
+            if self._closed is not None and not self._closed.done():
+                self._closed.set_result(True)
         else:
             if "pid" in message:
                 # A new process: an exit status kept under its number belongs to an earlier kernel
@@ -147,6 +313,8 @@ class ForkServer:
         self.gone = True
         if self.ready is not None and not self.ready.done():
             self.ready.set_result(False)
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(False)
         for reply in self.replies.values():
             if not reply.done():
                 reply.set_exception(RuntimeError("the fork server ended"))
@@ -160,29 +328,39 @@ class ForkServer:
         number = next(self._ids)
         reply = self.replies[number] = asyncio.get_running_loop().create_future()
         request = {"id": number, "argv": argv, "cwd": folder, "env": env, "log": log}
-        self.transport.get_pipe_transport(0).write((json.dumps(request) + "\n").encode())
+        self.transport.write((json.dumps(request) + "\n").encode())
         message = await reply
         if "error" in message:
             raise OSError(f"the fork server could not fork: {message['error']}")
         return message["pid"]
 
     async def close(self) -> None:
-        """Stop the server: it kills the kernels it forked that are still running, then exits.
-        Safe to call again (after a close that Ctrl-C cut short)."""
+        """Leave the server: it kills the kernels it forked for this build that are still running;
+        a server of this build's own then exits. Safe to call again (after a close that Ctrl-C cut
+        short)."""
         transport = self.transport
-        if transport is None:
-            return
-        self.closing = True
-        if not self.gone:
-            transport.get_pipe_transport(0).close()  # end of input: the server's signal to stop
-            for _ in range(100):
-                if self.gone:
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                transport.kill()
-        transport.close()
-        self.transport = None
+        if transport is not None:
+            self.closing = True
+            if not self.gone:
+                self._closed = asyncio.get_running_loop().create_future()
+                transport.write(b'{"close": true}\n')
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._closed), 10)
+                except TimeoutError:
+                    pass
+            transport.close()
+            self.transport = None
+        process = self.process
+        if process is not None and process.returncode is None:
+            try:
+                await asyncio.wait_for(process.wait(), 5)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+#: Servers started to be kept warm: never waited for by this process (they outlive it).
+_KEPT: list[subprocess.Popen] = []
 
 
 def _kill(pid: int) -> None:

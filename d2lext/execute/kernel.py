@@ -176,10 +176,22 @@ class Kernels:
     that is not ipykernel started by a Python (or when its server cannot start), started as usual
     and given the same imports. Either way a kernel holds nothing any chapter did."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, kernel_specs: KernelSpecManager | None = None):
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_dir: Path,
+        kernel_specs: KernelSpecManager | None = None,
+        keep_warm: float = 0.0,
+        package_root: str = "",
+    ):
         self.env = env
         self.log_dir = log_dir
         self.specs = kernel_specs or KernelSpecManager()
+        self.keep_warm = keep_warm
+        """Seconds the fork servers stay after the build, for the next build (``d2l_keep_warm``)."""
+        self.package_root = package_root
+        self.kept_warm: list[str] = []
+        """The frameworks whose kernels came from a server an earlier build kept warm."""
         self._servers: dict[str, asyncio.Future] = {}
         self._alive: set[Kernel] = set()
 
@@ -215,9 +227,11 @@ class Kernels:
         env = dict(self.env)
         env.update({name: Template(value).safe_substitute(self.env) for name, value in spec.env.items()})
         log = self.log_dir / f"server-{framework.name}.log"
-        server = ForkServer(command, preloaded(framework), env, folder, log)
+        server = ForkServer(command, preloaded(framework), env, folder, log, self.keep_warm, self.package_root)
         try:
             if await server.start():
+                if server.reused:
+                    self.kept_warm.append(framework.name)
                 return server
         except OSError:  # its Python cannot start: the kernel's own start says why
             pass
