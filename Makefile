@@ -19,7 +19,8 @@
 #                                       whole book is still read for the package, section numbers
 #                                       and references (with BOOK= too)
 #   make livehtml [BOOK=...] [PORT=8000]  live preview: rebuilds on every save (with the same cache) and
-#                                       reloads the browser (sphinx-autobuild)
+#                                       reloads the browser (sphinx-autobuild); each framework stays
+#                                       imported between rebuilds, KEEP_WARM=900 seconds after the last
 #   make pdf [BOOK=...] [FRAMEWORKS=torch]  one PDF per selected framework (xelatex), in _build/pdf
 
 PYTHON ?= python3.11
@@ -52,7 +53,8 @@ endif
 # chapter in its framework) and reloads the pages open in the browser. A failed build leaves the
 # last good pages served. Editors' temporary files are not changes.
 PORT ?= 8000
-LIVE_ARGS := --port $(PORT) --re-ignore '(\.sw[a-z]|~|/\.\#[^/]*|/4913|/__pycache__/.*|/\.ipynb_checkpoints/.*)$$'
+KEEP_WARM ?= 900
+LIVE_ARGS := -D d2l_keep_warm=$(KEEP_WARM) --port $(PORT) --re-ignore '(\.sw[a-z]|~|/\.\#[^/]*|/4913|/__pycache__/.*|/\.ipynb_checkpoints/.*)$$'
 
 livehtml: $(READY)
 ifdef BOOK

@@ -39,12 +39,15 @@ class Live:
     def __init__(self, root: Path, port: int):
         self.root, self.port = root, port
         self.console = root.parent / "livehtml.log"
+        # As an author starts it: how long servers stay warm is the Makefile's, not the suite's.
+        env = {name: value for name, value in os.environ.items() if name != "D2L_KEEP_WARM"}
         with open(self.console, "w") as stream:
             self.process = subprocess.Popen(
                 ["make", "-C", str(REPO), "livehtml", f"BOOK={root}", f"PORT={port}"],
                 stdout=stream,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own group: stopped with everything it started
+                env=env,
             )
 
     def text(self) -> str:
@@ -119,6 +122,9 @@ def test_livehtml_refreshes_the_page_on_prose_and_code_edits(tmp_path):
             console = live.wait_for(r"Serving on", mark)
             assert code_kernels.seen != []
             assert re.search(r"executing 1 run\b", console)  # "executing 1 run in a kernel of its own"
+            # Its kernel was forked from the PyTorch server the first build started: PyTorch stays
+            # imported between rebuilds (d2l_keep_warm, set by make livehtml).
+            assert "kernels forked from fork servers an earlier build kept warm (torch)" in console
             assert re.findall(r"\] (\S+ \[\w+\]) [\d.]+ s \(executed\)", console) == ["chapter_basics/tensors [torch]"]
 
             # A failing cell: the terminal says where, and the last good page stays served.
