@@ -10,15 +10,19 @@ section 11.1 open. Each repetition saves, in turn:
 
 Beside them, a no-op `sphinx-build` of the same book (what a prose edit costs at least) is timed
 in the same run, while the server is idle. Medians are printed (BENCHMARKS.md quotes them).
+``--keep-warm 0`` measures rebuilds whose fork servers end with each of them (before they were
+kept warm); the default is the Makefile's ``KEEP_WARM``.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/livehtml.py --repeat 5
+    PYTHONPATH=. .venv/bin/python benchmarks/livehtml.py --repeat 5 [--keep-warm 0]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -43,6 +47,11 @@ def ignore_rule() -> str:
     text = (REPO / "Makefile").read_text()
     found = re.search(r"--re-ignore '([^']*)'", text)
     return found.group(1).replace("$$", "$")
+
+
+def keep_warm_default() -> str:
+    """The Makefile's KEEP_WARM: how long make livehtml keeps the fork servers warm."""
+    return re.search(r"^KEEP_WARM \?= (\S+)$", (REPO / "Makefile").read_text(), re.M).group(1)
 
 
 def free_port() -> int:
@@ -74,6 +83,12 @@ def no_op(root: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--keep-warm",
+        default=keep_warm_default(),
+        help="seconds the fork servers stay warm between rebuilds (d2l_keep_warm; default: the Makefile's, "
+        "0: each rebuild starts its own, as before they were kept)",
+    )
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -85,9 +100,12 @@ def main() -> None:
     log = work / "livehtml.log"
     port = free_port()
     command = [str(BIN / "sphinx-autobuild"), "-M", "html", "source", "_build", "-c", ".", "--port", str(port)]
+    command += ["-D", f"d2l_keep_warm={args.keep_warm}"]
     command += ["--re-ignore", ignore_rule(), "--watch", "conf.py"]
+    servers = work / "servers"  # the fork servers kept warm, stopped at the end
+    env = {**os.environ, "D2L_SERVERS": str(servers)}
     with open(log, "w") as stream:
-        server = subprocess.Popen(command, cwd=root, stdout=stream, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(command, cwd=root, stdout=stream, stderr=subprocess.STDOUT, env=env)
     prose, code, noop = [], [], []
     try:
         wait_for(log, r"Serving on")
@@ -126,6 +144,12 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=60)
+        for command_line in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if str(servers).encode() in command_line.read_bytes():
+                    os.kill(int(command_line.parent.name), signal.SIGTERM)
+            except OSError:
+                pass
     console = log.read_text(errors="replace")
     kernels = len(re.findall(r"executing 1 run\b", console))
     walls = [
@@ -134,7 +158,9 @@ def main() -> None:
             r"execution: 1 executed, \d+ cached, 0 failed; [\d.]+ s in kernels, ([\d.]+) s wall", console
         )
     ]
-    print(f"rounds: {args.repeat}; code edits that executed one run: {kernels}")
+    warm = console.count("kept warm (")
+    print(f"rounds: {args.repeat}; keep warm: {args.keep_warm} s; code edits that executed one run: {kernels}")
+    print(f"builds whose kernels came from servers kept warm: {warm}")
     if walls:
         print(
             f"code edit, its run (fork server, kernel, cells): median {statistics.median(walls):.2f} s ({_list(walls)})"

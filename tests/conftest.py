@@ -318,18 +318,28 @@ def _processes() -> list[tuple[int, bytes]]:
     return found
 
 
-def stop_servers() -> tuple[int, float]:
-    """Stop the fork servers the suite kept warm; how many there were and the CPU time (user and
-    system) they and the kernels they forked used."""
+def stop_servers() -> tuple[int, float, float]:
+    """Stop the fork servers the suite kept warm: how many there were, the CPU time (user and
+    system) they and the kernels they forked used, and how much of it was in servers that are not
+    this process's children (started by a ``sphinx-build`` process: ``time`` does not count them)."""
     servers = {pid for pid, command in _processes() if str(SERVERS).encode() in command}
-    seconds = 0.0
-    for pid in servers:
+    seconds = adopted = 0.0
+    for pid in list(servers):
         try:
-            times = (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()[11:15]
-            seconds += sum(int(ticks) for ticks in times) / os.sysconf("SC_CLK_TCK")
+            fields = (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()
+            if int(fields[1]) in servers:  # a kernel (a fork of its server, the same command)
+                servers.discard(pid)
+                continue
+            used = sum(int(ticks) for ticks in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+            seconds += used
+            adopted += used if int(fields[1]) != os.getpid() else 0.0
+            if os.environ.get("D2L_SERVERS_LOG"):
+                with open(os.environ["D2L_SERVERS_LOG"], "a") as log:
+                    env = (Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0")
+                    log.write(repr((pid, used, fields[1] == str(os.getpid()), _processes_cmd(pid), sorted(env))) + "\n")
             os.kill(pid, signal.SIGTERM)
         except OSError:
-            pass
+            servers.discard(pid)
     count = len(servers)
     deadline = time.monotonic() + 20
     while servers and time.monotonic() < deadline:
@@ -338,7 +348,11 @@ def stop_servers() -> tuple[int, float]:
         time.sleep(0.05)
     _reap()
     shutil.rmtree(SERVERS, ignore_errors=True)
-    return count, seconds
+    return count, seconds, adopted
+
+
+def _processes_cmd(pid):
+    return (Path("/proc") / str(pid) / "cmdline").read_bytes()
 
 
 def _reap() -> None:
@@ -355,13 +369,16 @@ def pytest_sessionfinish(session) -> None:
     session.config.stash[_SERVED] = stop_servers()
 
 
-_SERVED = pytest.StashKey[tuple[int, float]]()
+_SERVED = pytest.StashKey[tuple[int, float, float]]()
 
 
 def pytest_terminal_summary(terminalreporter, config) -> None:
-    count, seconds = config.stash.get(_SERVED, (0, 0.0))
+    count, seconds, adopted = config.stash.get(_SERVED, (0, 0.0, 0.0))
     if count:
-        terminalreporter.write_line(f"fork servers kept warm for the suite: {count}, {seconds:.1f} s of CPU time")
+        terminalreporter.write_line(
+            f"fork servers kept warm for the suite: {count}, {seconds:.1f} s of CPU time, of which {adopted:.1f} s "
+            "in servers that sphinx-build processes started (not counted by `time` of this process)"
+        )
 
 
 class KernelWatch:

@@ -114,7 +114,8 @@ def test_livehtml_refreshes_the_page_on_prose_and_code_edits(tmp_path):
                 edit(
                     source,
                     "%%tab pytorch\nfrom d2l import torch as d2l\n",
-                    "%%tab pytorch\nfrom d2l import torch as d2l\nprint('PyTorch ready')\n",
+                    # (a second's sleep: a kernel forked from a warm server lives long enough to be seen)
+                    "%%tab pytorch\nfrom d2l import torch as d2l\nimport time\ntime.sleep(1)\nprint('PyTorch ready')\n",
                 )
                 page.wait_for_function(
                     "() => !!document.body && document.body.innerText.includes('PyTorch ready')", timeout=120_000

@@ -89,21 +89,12 @@ class _Protocol(asyncio.Protocol):
 
 #: Variables of a build's environment that change nothing a server imports, so that builds that
 #: differ only in them share a server kept warm: matplotlib's settings file (its content counts),
-#: the book's own (docutils' settings, the book and environments ``make`` names), the shell's and
-#: pytest's bookkeeping. ``PYTHONPATH`` counts without the book's package folder. Each kernel
-#: gets its own build's values of all of them.
+#: the book's own (docutils' settings, the book and environments ``make`` names), the shell's,
+#: make's and pytest's bookkeeping. ``PYTHONPATH`` counts without the book's package folder. Each
+#: kernel gets its own build's values of all of them.
 PER_BUILD = frozenset(
-    {
-        "MATPLOTLIBRC",
-        "DOCUTILSCONFIG",
-        "D2L_BOOK",
-        "D2L_ENVIRONMENTS",
-        "PWD",
-        "OLDPWD",
-        "SHLVL",
-        "_",
-        "PYTEST_CURRENT_TEST",
-    }
+    "MATPLOTLIBRC DOCUTILSCONFIG D2L_BOOK D2L_ENVIRONMENTS PWD OLDPWD SHLVL _ "
+    "MAKEFLAGS MAKELEVEL MFLAGS MAKE_TERMOUT MAKE_TERMERR PYTEST_CURRENT_TEST".split()
 )
 
 
