@@ -333,10 +333,6 @@ def stop_servers() -> tuple[int, float, float]:
             used = sum(int(ticks) for ticks in fields[11:15]) / os.sysconf("SC_CLK_TCK")
             seconds += used
             adopted += used if int(fields[1]) != os.getpid() else 0.0
-            if os.environ.get("D2L_SERVERS_LOG"):
-                with open(os.environ["D2L_SERVERS_LOG"], "a") as log:
-                    env = (Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0")
-                    log.write(repr((pid, used, fields[1] == str(os.getpid()), _processes_cmd(pid), sorted(env))) + "\n")
             os.kill(pid, signal.SIGTERM)
         except OSError:
             servers.discard(pid)
@@ -349,10 +345,6 @@ def stop_servers() -> tuple[int, float, float]:
     _reap()
     shutil.rmtree(SERVERS, ignore_errors=True)
     return count, seconds, adopted
-
-
-def _processes_cmd(pid):
-    return (Path("/proc") / str(pid) / "cmdline").read_bytes()
 
 
 def _reap() -> None:
