@@ -69,14 +69,17 @@ def wait_for(log: Path, pattern: str, after: int = 0, timeout: float = 600) -> N
     raise SystemExit(f"timed out waiting for {pattern!r}; see {log}")
 
 
-def no_op(root: Path) -> float:
+def no_op(root: Path, env: dict[str, str]) -> float:
     started = time.perf_counter()
-    subprocess.run(
+    done = subprocess.run(
         [str(BIN / "sphinx-build"), "-M", "html", "source", "_build", "-c", ".", "-q"],
         cwd=root,
-        check=True,
         capture_output=True,
+        text=True,
+        env=env,
     )
+    if done.returncode != 0:
+        raise SystemExit(f"the no-op build failed:\n{done.stdout}{done.stderr}")
     return time.perf_counter() - started
 
 
@@ -103,7 +106,9 @@ def main() -> None:
     command += ["-D", f"d2l_keep_warm={args.keep_warm}"]
     command += ["--re-ignore", ignore_rule(), "--watch", "conf.py"]
     servers = work / "servers"  # the fork servers kept warm, stopped at the end
-    env = {**os.environ, "D2L_SERVERS": str(servers)}
+    # This repository's d2lext first: the book's copy has a d2lext/ folder of its own (the
+    # environments' requirements), which `python -m sphinx` would otherwise find in its folder.
+    env = {**os.environ, "D2L_SERVERS": str(servers), "PYTHONPATH": str(REPO)}
     with open(log, "w") as stream:
         server = subprocess.Popen(command, cwd=root, stdout=stream, stderr=subprocess.STDOUT, env=env)
     prose, code, noop = [], [], []
@@ -139,7 +144,7 @@ def main() -> None:
                 source.write_text(text)  # back, for the next round (cached: undo runs nothing)
                 wait_for(log, r"Serving on", position)
                 time.sleep(1)
-                noop.append(no_op(root))
+                noop.append(no_op(root, env))
             browser.close()
     finally:
         server.terminate()

@@ -319,6 +319,14 @@ def _folder(raw: Any, parsed: dict) -> str:
     return raw
 
 
+def _script(raw: Any, parsed: dict) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise BookError(f"d2l_post_latex must be the path of a Python script, not {raw!r}")
+    return raw.strip()
+
+
 def _d2lbook(raw: Any, parsed: dict) -> d2lbook.Settings | None:
     """``"config.ini"`` or ``{"config": "config.ini", "frameworks": {"pytorch": "torch"}}``."""
     if raw in (None, ""):
@@ -548,6 +556,14 @@ class BookConfig:
         "again on another worker",
         rebuild="",
         default=2,
+    )
+    post_latex: str = option(
+        "",
+        _script,
+        "a Python script run on each PDF's .tex file before LaTeX (python SCRIPT BOOK.tex, in the LaTeX "
+        "folder), as d2l-book's [pdf] post_latex; relative to conf.py's folder",
+        rebuild="",
+        default="",
     )
     keep_warm: float = option(
         None,

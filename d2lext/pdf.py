@@ -33,13 +33,25 @@ TOOLS = {"xelatex": "texlive-xetex", "latexmk": "latexmk", "rsvg-convert": "libr
 PDF_FOLDER = "pdf"
 
 
-def selected(conf_dir: Path, frameworks: str) -> list[options.Framework]:
-    """The frameworks to make a PDF for: ``frameworks`` (FRAMEWORKS=), else ``conf.py``'s selection."""
+def book_config(conf_dir: Path, frameworks: str) -> options.BookConfig:
+    """``conf.py``'s settings; the frameworks selected are ``frameworks`` (FRAMEWORKS=) if given."""
     raw = Config.read(conf_dir, overrides={}, tags=Tags())._raw_config
     values = options.defaults() | {name: value for name, value in raw.items() if name.startswith(options.PREFIX)}
     if frameworks.strip():
         values["d2l_selected"] = frameworks
-    return options.load(SimpleNamespace(**values), conf_dir).selected_frameworks
+    return options.load(SimpleNamespace(**values), conf_dir)
+
+
+def post_process(script: Path, folder: Path, framework: options.Framework) -> None:
+    """Run the book's ``d2l_post_latex`` script on each ``.tex`` file of the LaTeX folder, as
+    d2l-book runs ``[pdf] post_latex``: ``python SCRIPT FILE.tex``; its failure is a ``BookError``."""
+    for tex in sorted(folder.glob("*.tex")):
+        done = subprocess.run([sys.executable, str(script), str(tex)], cwd=folder, capture_output=True, text=True)
+        if done.returncode != 0:
+            lines = (done.stderr or done.stdout).strip().splitlines() or [f"exit status {done.returncode}"]
+            raise BookError(
+                f"{display_path(script)} (d2l_post_latex) failed on the {framework.label} PDF's {tex.name}: {lines[-1]}"
+            )
 
 
 def missing_tools() -> list[str]:
@@ -56,7 +68,14 @@ def latex_error(folder: Path) -> str:
     return "see the .log files in " + display_path(folder)
 
 
-def build_pdf(framework: options.Framework, source: Path, conf: Path, build: Path, extra: list[str]) -> list[Path]:
+def build_pdf(
+    framework: options.Framework,
+    source: Path,
+    conf: Path,
+    build: Path,
+    extra: list[str],
+    post_latex: Path | None = None,
+) -> list[Path]:
     """One framework's PDF(s), copied into ``<build>/pdf``; a failure is a ``BookError``."""
     out = build / "latex" / framework.name
     command = [sys.executable, "-m", "sphinx", "build", "-b", "latex", str(source), str(out)]
@@ -67,6 +86,8 @@ def build_pdf(framework: options.Framework, source: Path, conf: Path, build: Pat
         raise BookError(
             f"the LaTeX of the {framework.label} PDF could not be written (sphinx-build exit status {done.returncode})"
         )
+    if post_latex is not None:
+        post_process(post_latex, out, framework)
     started = time.perf_counter()
     done = subprocess.run(
         ["make", "-C", str(out), "all-pdf", "LATEXMKOPTS=-interaction=nonstopmode -halt-on-error -quiet"],
@@ -106,9 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         missing = missing_tools()
         if missing:
             raise BookError(f"make pdf needs {', '.join(missing)}: `make latex-tools` installs them with apt (as root)")
-        frameworks = selected(args.conf.resolve(), args.frameworks)
-        for framework in frameworks:
-            build_pdf(framework, args.source, args.conf, args.build, extra)
+        book = book_config(args.conf.resolve(), args.frameworks)
+        post_latex = (args.conf.resolve() / book.post_latex) if book.post_latex else None
+        if post_latex is not None and not post_latex.is_file():
+            raise BookError(f"d2l_post_latex names {display_path(post_latex)}, which is not a file")
+        for framework in book.selected_frameworks:
+            build_pdf(framework, args.source, args.conf, args.build, extra, post_latex)
     except BookError as error:
         print(f"ERROR: {error.category}: {error}", file=sys.stderr)
         return 2

@@ -72,6 +72,7 @@ def test_make_pdf_gives_one_framework_s_book_and_the_site_offers_it(tmp_path):
     root = d2lbook_project(tmp_path / "book", "d2lbook")
     with open(root / "chapter_basics" / "tensors.md", "a") as chapter:
         chapter.write(PLOTS)
+    post_latex(root, POST_LATEX)
     done = subprocess.run(
         ["make", "-C", str(REPO), "pdf", f"BOOK={root}", "FRAMEWORKS=torch"],
         capture_output=True,
@@ -89,6 +90,7 @@ def test_make_pdf_gives_one_framework_s_book_and_the_site_offers_it(tmp_path):
     assert "图 1.1.1: 一个方块" in text and "表 1.1.1: 几个张量的大小" in text
     assert "[Wigner, 1958]" in text and "On the distribution of the roots" in text  # the bibliography
     assert "目录" in text and "CHAPTER" not in text  # the table of contents; chapters headed by their number
+    assert "本书经后处理脚本处理" in text  # config.ini's [pdf] post_latex ran on the .tex file
     # PyTorch's listings (aliases applied), outputs and prose; no other framework's.
     assert "from d2l import torch as d2l" in text and "x = torch.arange(6, dtype=torch.float32)" in text
     assert "total 15.0 torch" in text and "PyTorch 读者看这里" in text
@@ -118,6 +120,45 @@ def test_make_pdf_gives_one_framework_s_book_and_the_site_offers_it(tmp_path):
     assert (root / "_build" / "html" / "pdf" / "tiny-d2l-torch.pdf").read_bytes() == pdf.read_bytes()
     index = BeautifulSoup((root / "_build" / "html" / "index.html").read_text(), "html.parser")
     assert index.select_one("p.d2l-pdfs a")["href"] == "pdf/tiny-d2l-torch.pdf"
+
+
+@needs_tex
+@pytest.mark.slow
+def test_a_post_latex_script_that_fails_is_one_line_and_no_pdf(tmp_path):
+    root = d2lbook_project(tmp_path / "book", "d2lbook")
+    post_latex(root, "import regex_not_installed_here\n")  # as d2l-zh's imports regex
+    done = subprocess.run(
+        ["make", "-C", str(REPO), "pdf", f"BOOK={root}", "FRAMEWORKS=torch"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode != 0
+    script = display_path(root / "static" / "post_latex" / "main.py")
+    assert (
+        f"ERROR: Book error: {script} (d2l_post_latex) failed on the PyTorch PDF's tiny-d2l.tex: "
+        "ModuleNotFoundError: No module named 'regex_not_installed_here'"
+    ) in done.stderr.splitlines()
+    assert not (root / "_build" / "pdf").exists()
+
+
+#: A post_latex script, as d2l-zh's edits its .tex file (it unnumbers some sections).
+POST_LATEX = r"""import sys
+
+path = sys.argv[1]
+with open(path, encoding="utf8") as tex:
+    text = tex.read()
+with open(path, "w", encoding="utf8") as tex:
+    tex.write(text.replace("\\sphinxtableofcontents", "本书经后处理脚本处理\n\n\\sphinxtableofcontents", 1))
+"""
+
+
+def post_latex(root: Path, script: str) -> None:
+    """Give the d2l-book project a ``[pdf] post_latex`` script."""
+    (root / "static" / "post_latex").mkdir(parents=True)
+    (root / "static" / "post_latex" / "main.py").write_text(script)
+    with open(root / "config.ini", "a") as config:
+        config.write("\n[pdf]\npost_latex = ./static/post_latex/main.py\n")
 
 
 def _page_text(pdf: Path, number: int) -> str:

@@ -93,8 +93,10 @@ d2l_launch = {
     for _service, _repos in _project.launch.items()
 }
 # The PDF (make pdf BOOK=...): named as d2l-book names it, with config.ini's [pdf] logo when the
-# file exists (the LaTeX settings of [build] sphinx_configs, latex_elements, are applied above;
-# [pdf] post_latex is a script, never run).
+# file exists, and its [pdf] post_latex script run on the .tex file before LaTeX (the LaTeX
+# settings of [build] sphinx_configs, latex_elements, are applied above).
+if _project.post_latex:
+    d2l_post_latex = str(BOOK / _project.post_latex)
 if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", _project.name):
     texescape.init()  # what the LaTeX builder does before it escapes its default titles
     latex_documents = [

@@ -712,6 +712,8 @@ class Project:
     bibfile: str = ""
     latex_logo: str = ""
     """``[pdf] latex_logo``: the image on the PDF's title page, relative to the book's folder."""
+    post_latex: str = ""
+    """``[pdf] post_latex``: a Python script run on each PDF's ``.tex`` file before LaTeX runs."""
     libraries: dict[str, Library] = dc.field(default_factory=dict)
     sphinx_configs: dict[str, object] = dc.field(default_factory=dict)
     """The Sphinx settings of ``[build] sphinx_configs`` that can be applied (``SPHINX_CONFIGS``)."""
@@ -787,6 +789,7 @@ def read_config(path: Path) -> Project:
         exclusions=names(get("build", "exclusions")),
         bibfile=get("pdf", "bibfile"),
         latex_logo=get("pdf", "latex_logo"),
+        post_latex=get("pdf", "post_latex"),
         libraries=libraries,
         sphinx_configs=sphinx_configs,
         name=get("project", "name"),
