@@ -108,9 +108,9 @@ class Engine:
         """Start executing all runs on the workers; the future gives results in the order of ``runs``.
 
         Each run gets a fresh kernel, forked from its framework's server (the framework imported
-        once per build); a worker starts its next run's kernel while the current one runs, when a
-        run of the same framework is waiting for it. ``report`` is called as each run finishes,
-        from the engine's thread.
+        once per build, or once for many builds when servers are kept warm); a worker starts its
+        next run's kernel while the current one runs, when a run of the same framework is waiting
+        for it. ``report`` is called as each run finishes, from the engine's thread.
         """
         return asyncio.run_coroutine_threadsafe(self._execute(runs, timeout, report), self.loop)
 

@@ -4,9 +4,11 @@ each chapter.
 Starting a kernel and importing PyTorch take about 3 s; forking a process that imported it once,
 then starting the kernel in the copy, takes well under a tenth of a second of CPU
 (``forkserver.py`` is what runs there).
-``ForkServer`` is the build's side of it; ``ForkedProvisioner`` lets jupyter_client manage its
-kernels as it manages the ones it starts itself: interrupts and kills (signals to the kernel's
-process group), liveness and exit status (which the server, their parent, reports).
+``ForkServer`` is the build's side of it, connected to the server's Unix socket: a server of the
+build's own, or one an earlier build kept warm (``d2l_keep_warm``); ``ForkedProvisioner`` lets
+jupyter_client manage its kernels as it manages the ones it starts itself: interrupts and kills
+(signals to the kernel's process group), liveness and exit status (which the server, their
+parent, reports).
 """
 
 from __future__ import annotations

@@ -172,7 +172,8 @@ async def _ready(kc, km: AsyncKernelManager, timeout: float) -> None:
 
 class Kernels:
     """This build's kernels, made for every framework alike: forked from the framework's fork
-    server (started on first use, closed when the framework's runs are done), or, for a kernel
+    server (started on first use, or kept warm by an earlier build; left when the framework's runs
+    are done), or, for a kernel
     that is not ipykernel started by a Python (or when its server cannot start), started as usual
     and given the same imports. Either way a kernel holds nothing any chapter did."""
 
