@@ -344,12 +344,14 @@ class ForkServer:
             transport.close()
             self.transport = None
         process = self.process
-        if process is not None and process.returncode is None:
-            try:
-                await asyncio.wait_for(process.wait(), 5)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        if process is not None:
+            if process.returncode is None:
+                try:
+                    await asyncio.wait_for(process.wait(), 5)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
+            self.address.unlink(missing_ok=True)  # the server removes it, unless it was killed
 
 
 #: Servers started to be kept warm: never waited for by this process (they outlive it).
