@@ -249,6 +249,7 @@ class ForkServer:
                 cwd=str(folder),
                 start_new_session=True,
             )
+        _KEPT[:] = [server for server in _KEPT if server.poll() is None]  # reaps those that ended
         _KEPT.append(self._kept)
 
     async def _connect(self, ended: Callable[[], object] | None) -> bool:
@@ -354,7 +355,8 @@ class ForkServer:
             self.address.unlink(missing_ok=True)  # the server removes it, unless it was killed
 
 
-#: Servers started to be kept warm: never waited for by this process (they outlive it).
+#: Servers this process started to be kept warm: they may outlive it; those that ended are reaped
+#: when the next one starts.
 _KEPT: list[subprocess.Popen] = []
 
 
