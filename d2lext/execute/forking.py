@@ -361,10 +361,12 @@ _KEPT: list[subprocess.Popen] = []
 
 
 def _kill(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
+    """Kill a kernel: its process group, and itself if it has not made its group yet."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 class ForkedProvisioner(LocalProvisioner):

@@ -188,11 +188,12 @@ def _serve(address, modules, linger):
 
     def kill_all(pids):
         """Kill these kernels and wait for them to end."""
-        for pid in pids:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        for pid in pids:  # its group (what it started), and itself if it has not made the group yet
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
         for pid in list(pids):
             try:
                 code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
