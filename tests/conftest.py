@@ -318,25 +318,36 @@ def _processes() -> list[tuple[int, bytes]]:
     return found
 
 
+def kept_servers() -> dict[int, tuple[bytes, list[str]]]:
+    """The fork servers the suite keeps warm, by process number: each one's command line and the
+    fields of its ``/proc/PID/stat`` after its name (a kernel has its server's command line, being
+    a fork of it: it is known by its parent, and left out)."""
+    found = {}
+    for pid, command in _processes():
+        if str(SERVERS).encode() in command:
+            try:
+                found[pid] = (command, (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split())
+            except OSError:  # gone
+                continue
+    return {pid: seen for pid, seen in found.items() if int(seen[1][1]) not in found}
+
+
 def stop_servers() -> tuple[int, float, float]:
     """Stop the fork servers the suite kept warm: how many there were, the CPU time (user and
     system) they and the kernels they forked used, and how much of it was in servers that are not
     this process's children (started by a ``sphinx-build`` process: ``time`` does not count them)."""
-    servers = {pid for pid, command in _processes() if str(SERVERS).encode() in command}
+    servers = kept_servers()
     seconds = adopted = 0.0
-    for pid in list(servers):
+    for pid, (_, fields) in servers.items():
+        used = sum(int(ticks) for ticks in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        seconds += used
+        adopted += used if int(fields[1]) != os.getpid() else 0.0
         try:
-            fields = (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()
-            if int(fields[1]) in servers:  # a kernel (a fork of its server, the same command)
-                servers.discard(pid)
-                continue
-            used = sum(int(ticks) for ticks in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-            seconds += used
-            adopted += used if int(fields[1]) != os.getpid() else 0.0
             os.kill(pid, signal.SIGTERM)
         except OSError:
-            servers.discard(pid)
+            pass
     count = len(servers)
+    servers = set(servers)
     deadline = time.monotonic() + 20
     while servers and time.monotonic() < deadline:
         servers = {pid for pid in servers if Path(f"/proc/{pid}").exists()}

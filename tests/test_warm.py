@@ -13,7 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
-from conftest import NOTEBOOK_HEADER, SERVERS, build, kernels_of, start_build, write_book
+from conftest import NOTEBOOK_HEADER, build, kept_servers, kernels_of, start_build, write_book
 
 KEPT = "kernels forked from fork servers an earlier build kept warm (numpy)"
 
@@ -39,18 +39,8 @@ def printed(result) -> list[str]:
 
 
 def servers() -> dict[int, str]:
-    """The fork servers the suite keeps warm, by process number: the modules each imports. (A kernel
-    has its server's command line, being a fork of it: it is known by its parent.)"""
-    found, parents = {}, {}
-    for process in Path("/proc").glob("[0-9]*"):
-        try:
-            words = (process / "cmdline").read_bytes().split(b"\0")
-            parents[int(process.name)] = int((process / "stat").read_text().rpartition(")")[2].split()[1])
-        except OSError:
-            continue
-        if any(str(SERVERS).encode() in word for word in words):
-            found[int(process.name)] = words[-3].decode()
-    return {pid: modules for pid, modules in found.items() if parents.get(pid) not in found}
+    """The fork servers the suite keeps warm, by process number: the modules each imports."""
+    return {pid: command.split(b"\0")[-3].decode() for pid, (command, _) in kept_servers().items()}
 
 
 def test_books_built_one_after_another_share_a_server_and_each_imports_its_own_package(tmp_path):
