@@ -44,7 +44,7 @@ from d2lext.state import book_build as book_build_of
 # count it. A test that needs servers of its build's own sets 0.
 SERVERS = Path(tempfile.mkdtemp(prefix="d2l-servers-"))
 os.environ["D2L_SERVERS"] = str(SERVERS)
-os.environ["D2L_KEEP_WARM"] = "600"
+os.environ["D2L_KEEP_WARM"] = "3600"  # longer than the suite: stopped at its end
 
 BOOKS = Path(__file__).parent / "books"
 REPO = Path(__file__).resolve().parent.parent

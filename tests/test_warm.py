@@ -7,7 +7,6 @@ runs with servers kept warm (``conftest.py``); these tests check what that must 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 import uuid
@@ -56,7 +55,9 @@ def test_books_built_one_after_another_share_a_server_and_each_imports_its_own_p
     assert second.returncode == 0, second.output
     assert KEPT in second.output
     assert printed(second) == ["second book second second"]
-    assert servers() == before  # no server started, none ended
+    after = servers()
+    assert set(after) <= set(before)  # no server started
+    assert all(pid in after for pid, modules in before.items() if '"numpy"' in modules)  # none of NumPy's ended
     assert second.kernels_seen, "the check below would not see this build's kernels"
     assert second.kernels_left == [], "kernels left running"
 
@@ -95,8 +96,9 @@ def test_ctrl_c_stops_the_kernels_of_a_warm_server_which_serves_the_next_build(t
     assert process.returncode != 0
     assert running, "the check below would not see this build's kernels"
     assert kernels_of(root) == [], "kernels left running"
-    assert servers() == warm  # the servers stay, for the next build
-    assert all(os.path.exists(f"/proc/{pid}") for pid in warm)
+    after = servers()
+    assert set(after) <= set(warm)  # no server started
+    assert all(pid in after for pid, modules in warm.items() if '"numpy"' in modules)  # they stay, for the next build
 
     (root / "chapter.md").write_text(NOTEBOOK_HEADER + sleeper.replace("time.sleep(30)", "print('awake')"))
     after = build(root)
