@@ -18,6 +18,7 @@ running (killed, out of memory) has its run tried again on another by the schedu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses as dc
 import hashlib
 import json
@@ -532,17 +533,11 @@ class Cluster:
         self.warmed()
         self._warm_futures = []
         client, self.client = self.client, None
-        if client is not None:
-            try:
-                client.close()
-            except Exception:
-                pass
         local, self.local = self.local, None
-        if local is not None:
-            try:
-                local.close()
-            except Exception:
-                pass
+        for opened in (client, local):  # the client first, then the cluster it was connected to
+            if opened is not None:
+                with contextlib.suppress(Exception):  # closing on the way out: nothing more to do
+                    opened.close()
 
 
 def _allowed_failures(dask_scheduler) -> int:
