@@ -35,6 +35,23 @@ KERNEL_MODULES = (
     "faulthandler",
     "pdb",
     "tornado.platform.asyncio",
+    # What `%matplotlib inline` loads: the magics' modules build their argument parsers when
+    # imported, about a tenth of a small chapter's kernel.
+    "IPython.core.magics.execution",
+    "IPython.core.magics.pylab",
+    "IPython.core.magics.ast_mod",
+    "IPython.core.pylabtools",
+    "IPython.utils.module_paths",
+)
+#: What a kernel loads for its first figure, loaded here when the kernel's modules include
+#: matplotlib. Imported in a process without IPython's shell, matplotlib-inline does not hook
+#: itself into the shell as it does when a kernel imports it: the prologue (``prologue.py``)
+#: does that in each kernel.
+FIGURE_MODULES = (
+    "matplotlib_inline.backend_inline",
+    "matplotlib.backends.backend_agg",
+    "matplotlib.backends.backend_svg",
+    "PIL.features",
 )
 #: Seconds a server started for one build waits for that build to connect.
 FIRST_CONNECTION = 30
@@ -86,7 +103,8 @@ def _serve(address, modules, linger):
             importlib.import_module(name)
         except Exception:  # the chapter that imports it says why
             pass
-    for name in KERNEL_MODULES:
+    figures = FIGURE_MODULES if any(name.split(".")[0] == "matplotlib" for name in modules) else ()
+    for name in (*KERNEL_MODULES, *figures):
         try:
             importlib.import_module(name)
         except Exception:

@@ -5,7 +5,9 @@ every run, followed by a call to ``_d2l_prepare``. Every chapter has a kernel of
 from a process that imported only the framework's modules (``forkserver.py``), so there is
 nothing of another chapter to undo. Left to do: the working folder becomes the chapter's; a
 module of the book (the saved package among them) imported before the book was written is
-dropped, so the chapter imports the current one; the execution count starts again at 1.
+dropped, so the chapter imports the current one; the execution count starts again at 1;
+matplotlib-inline, when the server loaded it, is hooked into this kernel's shell (figures are
+shown at the end of a cell whatever the chapter's first figure does).
 """
 
 
@@ -31,3 +33,6 @@ def _d2l_prepare(folder, roots, path=None):
         get_ipython().reset(new_session=True)
     finally:
         gc.collect = collect
+    inline = sys.modules.get("matplotlib_inline.backend_inline")
+    if inline is not None:  # loaded by the fork server, where it had no shell to hook into
+        getattr(inline, "_enable_matplotlib_integration", lambda: None)()  # what its import here does
