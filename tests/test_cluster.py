@@ -93,24 +93,27 @@ def cluster(tmp_path_factory):
 
 
 def worker_kernels(folder: Path) -> list[int]:
-    """Kernels running on the cluster's workers: processes forked by a fork server of a worker
-    whose folder is in ``folder`` (both carry its ``MATPLOTLIBRC``; the worker itself does not)."""
-
-    def marked(process: psutil.Process) -> bool:
-        try:
-            return process.environ().get("MATPLOTLIBRC", "").startswith(str(folder))
-        except (psutil.Error, OSError):
-            return False
-
+    """Kernels running on the cluster's workers: processes forked by a fork server (which the
+    workers of the machine share) whose output goes to the log folder of a worker whose folder
+    is in ``folder``."""
     found = []
     for process in psutil.process_iter():
         try:
             parent = process.parent()
-        except psutil.Error:
+            if parent is None or not any("forkserver.py" in part for part in parent.cmdline()):
+                continue
+            if os.readlink(f"/proc/{process.pid}/fd/1").startswith(str(folder)):
+                found.append(process.pid)
+        except (psutil.Error, OSError):
             continue
-        if parent is not None and marked(process) and marked(parent):
-            found.append(process.pid)
     return found
+
+
+def worker_of(kernel: int) -> psutil.Process:
+    """The worker process a kernel runs for: its output goes to that worker's log folder
+    (``logs/worker-PID``); its parent is the fork server the machine's workers share."""
+    log = Path(os.readlink(f"/proc/{kernel}/fd/1"))
+    return psutil.Process(int(log.parent.name.removeprefix("worker-")))
 
 
 # ---------------------------------------------------------------- the same site, one cache
@@ -212,6 +215,30 @@ def test_a_framework_with_its_own_environment_runs_in_it_on_the_workers(tmp_path
     assert runs["old"]["environment"] != runs["numpy"]["environment"]
 
 
+SERVED_BY = """# Chapter {n}
+
+```{{code-cell}} ipython3
+import os, time
+time.sleep(1)
+print("forked by", os.getppid())
+```
+"""
+
+
+def test_the_workers_of_one_machine_share_one_fork_server_per_framework(tmp_path):
+    root = write_book(tmp_path, SERVED_BY.format(n=0))
+    names = [f"chapter{n}" for n in range(4)]
+    for n, name in enumerate(names):
+        (root / f"{name}.md").write_text((root / "chapter.md").read_text().replace("Chapter 0", f"Chapter {n}"))
+    (root / "chapter.md").unlink()
+    (root / "index.md").write_text("# Book\n\n```{toctree}\n" + "\n".join(names) + "\n```\n")
+    result = build(root, "-D", "d2l_selected=numpy", "-D", "d2l_executor=dask-local:2")
+    assert result.returncode == 0, result.output
+    assert len({run["worker"] for run in details(root)}) == 2  # both workers ran chapters
+    servers = {result.page(name).select(".cell_output")[0].get_text().split()[-1] for name in names}
+    assert len(servers) == 1, servers  # every kernel forked by one process: NumPy imported once
+
+
 # ---------------------------------------------------------------- failures
 
 SLEEPER = """# Chapter
@@ -227,13 +254,12 @@ print("slept")
 
 
 def kill_worker_of_first_kernel(folder: Path, killed: list[int]) -> None:
-    """Once a kernel is in the cell: kill the worker process it runs under (kernel -> fork server
-    -> worker), as the machine's out-of-memory killer would."""
+    """Once a kernel is in the cell: kill the worker process it runs for, as the machine's
+    out-of-memory killer would."""
     for _ in range(600):
         started = sorted(folder.glob("started-*"))
         if started:
-            kernel = psutil.Process(int(started[0].name.removeprefix("started-")))
-            worker = kernel.parent().parent()
+            worker = worker_of(int(started[0].name.removeprefix("started-")))
             killed.append(worker.pid)
             worker.kill()
             return

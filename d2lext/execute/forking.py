@@ -117,8 +117,10 @@ class ForkServer:
 
     With ``keep_warm`` seconds, the server outlives the build by that long: a build that wants the
     same server (same Python, imports, environment and contents of that environment) connects to it
-    instead of starting one, so live previews and test suites import each framework once. Without,
-    the server is this build's own and ends with it."""
+    instead of starting one, so live previews and test suites import each framework once. With
+    ``shared``, the same even when ``keep_warm`` is 0: the processes that want the same server
+    (the Dask workers of one machine) share it, and it ends when the last of them leaves. Without
+    either, the server is this build's own and ends with it."""
 
     def __init__(
         self,
@@ -129,6 +131,7 @@ class ForkServer:
         log: Path,
         keep_warm: float = 0.0,
         package_root: str = "",
+        shared: bool = False,
     ):
         self.command = command
         self.modules = modules
@@ -136,6 +139,7 @@ class ForkServer:
         self.folder = folder
         self.log = log
         self.keep_warm = keep_warm
+        self.shared = shared or keep_warm > 0
         self.package_root = package_root
         """The book's package folder on ``PYTHONPATH``: a server kept warm does not have it (each
         kernel gets the path of the build that asked for it)."""
@@ -176,7 +180,7 @@ class ForkServer:
         """Connect to the server (started by this build, or kept warm by an earlier one) and wait
         for its imports; whether it can fork kernels."""
         folder = servers_folder()
-        if self.keep_warm <= 0:
+        if not self.shared:
             self.address = folder / f"{uuid.uuid4().hex[:20]}.sock"
             self.log.parent.mkdir(parents=True, exist_ok=True)
             with open(self.log, "w") as log:  # what the imports print goes to the server's log

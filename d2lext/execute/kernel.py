@@ -184,6 +184,7 @@ class Kernels:
         kernel_specs: KernelSpecManager | None = None,
         keep_warm: float = 0.0,
         package_root: str = "",
+        shared: bool = False,
     ):
         self.env = env
         self.log_dir = log_dir
@@ -191,6 +192,9 @@ class Kernels:
         self.keep_warm = keep_warm
         """Seconds the fork servers stay after the build, for the next build (``d2l_keep_warm``)."""
         self.package_root = package_root
+        self.shared = shared
+        """Whether the fork servers are shared with other processes even when not kept warm
+        (``ForkServer``): a Dask worker shares them with the other workers of its machine."""
         self.kept_warm: list[str] = []
         """The frameworks whose kernels came from a server an earlier build kept warm."""
         self._servers: dict[str, asyncio.Future] = {}
@@ -228,7 +232,9 @@ class Kernels:
         env = dict(self.env)
         env.update({name: Template(value).safe_substitute(self.env) for name, value in spec.env.items()})
         log = self.log_dir / f"server-{framework.name}.log"
-        server = ForkServer(command, preloaded(framework), env, folder, log, self.keep_warm, self.package_root)
+        server = ForkServer(
+            command, preloaded(framework), env, folder, log, self.keep_warm, self.package_root, self.shared
+        )
         try:
             if await server.start():
                 if server.reused:

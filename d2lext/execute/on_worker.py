@@ -15,8 +15,10 @@ Each worker process keeps, for as long as it lives:
 - the frameworks' own environments (``D2L_WORKER_ENVIRONMENTS``, else ``environments`` in its
   folder), made by the same code as locally (``environments.py``);
 - one event loop in a thread of its own, with the kernels of ``kernel.py``: a fork server per
-  framework that imported it once, kept alive across tasks and builds, and a fresh kernel forked
-  from it for every run.
+  framework that imported it once, kept alive across tasks and builds and shared by the workers
+  of the machine (``--nworkers N`` imports each framework once, not N times; it ends when the
+  last of them leaves), and a fresh kernel forked from it for every run. A worker's kernels are
+  its own: they end with it, and the other workers' runs go on.
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ class WorkerState:
             kernels = self.kernels.get(key)
             if kernels is None:
                 logs = self.root / "logs" / f"worker-{os.getpid()}"  # workers may share a folder
-                kernels = self.kernels[key] = Kernels(self.env, logs, specs)
+                kernels = self.kernels[key] = Kernels(self.env, logs, specs, _linger(), shared=True)
             python = kernel_python(specs, framework.kernel)
             fingerprint = self.fingerprints.of(python) if python else framework.kernel
             self.fingerprints.save()
@@ -312,6 +314,15 @@ def _dask_settings() -> set[str]:
     except Exception:
         return set()
     return {name for name, value in settings.items() if os.environ.get(name) == str(value)}
+
+
+def _linger() -> float:
+    """Seconds a fork server stays once no worker of this machine uses it: ``D2L_KEEP_WARM`` as
+    the worker sees it (as for a build), else 0 (it ends with the machine's last worker)."""
+    try:
+        return max(0.0, float(os.environ.get("D2L_KEEP_WARM") or 0))
+    except ValueError:
+        return 0.0
 
 
 def _same(path: Path, sha: str) -> bool:
