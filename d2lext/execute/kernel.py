@@ -30,7 +30,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from ..config import Framework
 from ..sources.cells import Cell
-from .forking import ForkedProvisioner, ForkServer, server_command
+from .forking import ForkedProvisioner, ForkServer, server_command, servers_folder
 from .outputs import plain_escapes
 from .runs import Failure, Result, Run, run_notebook
 
@@ -67,8 +67,18 @@ class Kernel:
         """Start the kernel, forked by ``server`` when there is one, and wait until it is ready."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log, "w")  # noqa: SIM115 (closed in shutdown)
-        self.km = AsyncKernelManager(kernel_name=self.framework.kernel, kernel_spec_manager=specs)
-        if server is not None:
+        if server is None:
+            self.km = AsyncKernelManager(kernel_name=self.framework.kernel, kernel_spec_manager=specs)
+        else:
+            # A forked kernel speaks over Unix sockets of its own (a private folder, a short path),
+            # not TCP ports picked free and bound later: another process (a second Dask worker, a
+            # connection's own ephemeral port) could take such a port first, and the kernel died.
+            self.km = AsyncKernelManager(
+                kernel_name=self.framework.kernel,
+                kernel_spec_manager=specs,
+                transport="ipc",
+                ip=str(servers_folder() / f"k-{uuid.uuid4().hex[:16]}"),
+            )
             spec = self.km.kernel_spec
             provisioner = ForkedProvisioner(kernel_id=str(uuid.uuid4()), kernel_spec=spec, parent=self.km)
             provisioner.server = server
