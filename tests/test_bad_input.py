@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 
 import pytest
 from conftest import build, write_book
@@ -150,3 +152,19 @@ def test_a_chapter_not_saved_as_utf8_names_the_file_and_the_line(tmp_path):
         "ERROR: Book error: chapter.md:12: is not UTF-8 text (undecodable byte 0xb5 in column 1); save it as UTF-8"
     )
     assert "Traceback" not in result.output and "Extension error" not in result.output
+
+
+def test_a_kernel_that_dies_as_it_starts_is_one_line_with_what_it_printed(tmp_path, monkeypatch):
+    spec = tmp_path / "jupyter" / "kernels" / "dying"
+    spec.mkdir(parents=True)
+    dies = "import sys; sys.stderr.write('licence server unreachable\\n'); sys.exit(3)"
+    argv = [sys.executable, "-c", dies, "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "Dying", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    conf = 'd2l_frameworks = {"dying": {"label": "Dying", "kernel": "dying", "requires": []}}'
+    root = write_book(tmp_path / "book", "# Chapter\n\n```{code-cell} ipython3\nprint(1)\n```\n", conf_extra=conf)
+    result = build(root, "-D", "d2l_selected=dying")
+    assert result.returncode == 2
+    (line,) = error_lines(result.output)
+    assert "chapter.md:1 [dying] could not run the kernel 'dying': RuntimeError: Kernel died" in line
+    assert "    licence server unreachable" in result.output  # why, from the kernel's own stderr

@@ -50,6 +50,14 @@ def preloaded(framework: Framework) -> list[str]:
     return [*framework.requires, "matplotlib.pyplot"]
 
 
+class KernelStartError(RuntimeError):
+    """A kernel that did not start: why, and the end of what it printed (``tail``)."""
+
+    def __init__(self, cause: str, tail: str):
+        super().__init__(cause)
+        self.tail = tail
+
+
 class Kernel:
     """One kernel process, started for one chapter and shut down after it."""
 
@@ -216,6 +224,9 @@ class Kernels:
         self._alive.add(kernel)
         try:
             await kernel.start(self.specs, self.env, folder, await self._server(framework, folder))
+        except Exception as error:
+            await self.stop(kernel)
+            raise KernelStartError(f"{type(error).__name__}: {error}", _tail(log)) from error
         except BaseException:
             await self.stop(kernel)
             raise
@@ -413,7 +424,15 @@ class Worker:
                 lasting=False,
             )
             _mark(notebook, current[0], result.failure)
-        except Exception as error:  # kernel start failures and the like
+        except KernelStartError as error:  # what the kernel said before it died, if it did
+            result.failure = Failure(
+                run.chapter.where(_line_of(cells, current[0])),
+                run.framework.name,
+                f"could not run the kernel {run.framework.kernel!r}: {error}",
+                error.tail,
+                lasting=False,
+            )
+        except Exception as error:  # the kernel's connection failing and the like
             result.failure = Failure(
                 run.chapter.where(_line_of(cells, current[0])),
                 run.framework.name,
