@@ -167,10 +167,13 @@ async def _ready(kc, km: AsyncKernelManager, timeout: float) -> None:
     that wait only made every kernel 0.2 s slower to be ready.
     """
     deadline = time.monotonic() + timeout
+    asked = 0.0
     while True:
-        kc.kernel_info()
+        if time.monotonic() - asked >= 1:  # asked again each second (a request sent before the
+            kc.kernel_info()  # kernel listened may be lost); a kernel that died is seen at once
+            asked = time.monotonic()
         try:
-            reply = await kc.shell_channel.get_msg(timeout=1)
+            reply = await kc.shell_channel.get_msg(timeout=0.1)
         except queue.Empty:
             pass
         else:
