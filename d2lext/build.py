@@ -32,7 +32,7 @@ import nbformat
 from myst_parser.config.main import MdParserConfig
 
 from .config import BookConfig, Framework
-from .errors import BookError, ExecutionFailed
+from .errors import BEFORE_EXIT, BookError, ExecutionFailed
 from .execute.cluster import Cluster, last_seconds_in
 from .execute.engine import Engine
 from .execute.environments import (
@@ -193,6 +193,7 @@ class BookBuild:
                 frozenset(name for fw in self.config.frameworks.values() for name, _ in fw.resources),
             )
             atexit.register(self.close)
+            BEFORE_EXIT.append(self.close)
         if self._engine is None:
             env = kernel_env(self.package_root, self.state_dir)
             roots = tuple(os.path.join(str(path), "") for path in (self.package_root, self.source))  # "dir/"
@@ -206,6 +207,7 @@ class BookBuild:
                 str(self.package_root),
             )
             atexit.register(self.close)  # a build stopped by an error or Ctrl-C leaves no kernel behind
+            BEFORE_EXIT.append(self.close)
         return self._engine
 
     def take(self) -> None:
@@ -281,6 +283,8 @@ class BookBuild:
         """At the end of the build, or after an error or Ctrl-C: no kernel outlives the build (on a
         cluster, none of its runs goes on, and a LocalCluster it started stops)."""
         engine, self._engine = self._engine, None
+        while self.close in BEFORE_EXIT:
+            BEFORE_EXIT.remove(self.close)
         if engine is not None:
             engine.interrupt()
             if isinstance(engine, Cluster):

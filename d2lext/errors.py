@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+#: Called (last added first) before a book error ends the process: what must stop while the
+#: interpreter still runs threads, such as a Dask cluster being started in the background (at
+#: exit, its start would wait forever). A build adds its ``close`` and removes it when closed.
+BEFORE_EXIT: list[Callable[[], None]] = []
+
 
 class BookError(Exception):
     """Bad input in the book: the message names the file, line and framework."""

@@ -16,7 +16,7 @@ from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.util import logging
 
-from .errors import BookError
+from .errors import BEFORE_EXIT, BookError
 
 logger = logging.getLogger("d2lext")
 
@@ -35,6 +35,8 @@ def stop_on_book_errors(handler):
         except BookError as error:
             with logging.prefixed_warnings(""):  # the line alone, not "while setting up extension d2lext: ..."
                 logger.error(f"{error.category}: {error}")
+            for close in reversed(list(BEFORE_EXIT)):
+                close()
             raise SystemExit(2) from None
 
     return run

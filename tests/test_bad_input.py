@@ -154,14 +154,20 @@ def test_a_chapter_not_saved_as_utf8_names_the_file_and_the_line(tmp_path):
     assert "Traceback" not in result.output and "Extension error" not in result.output
 
 
-def test_a_kernel_that_dies_as_it_starts_is_one_line_with_what_it_printed(tmp_path, monkeypatch):
-    spec = tmp_path / "jupyter" / "kernels" / "dying"
+def dying_kernel(folder, monkeypatch) -> str:
+    """A Jupyter kernel ``dying`` that says why on its stderr and exits as it starts (installed
+    for this test's processes); the ``d2l_frameworks`` entry of a framework that uses it."""
+    spec = folder / "jupyter" / "kernels" / "dying"
     spec.mkdir(parents=True)
     dies = "import sys; sys.stderr.write('licence server unreachable\\n'); sys.exit(3)"
     argv = [sys.executable, "-c", dies, "-f", "{connection_file}"]
     (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "Dying", "language": "python"}))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    conf = 'd2l_frameworks = {"dying": {"label": "Dying", "kernel": "dying", "requires": []}}'
+    monkeypatch.setenv("JUPYTER_PATH", str(folder / "jupyter"))
+    return '{"label": "Dying", "kernel": "dying", "requires": []}'
+
+
+def test_a_kernel_that_dies_as_it_starts_is_one_line_with_what_it_printed(tmp_path, monkeypatch):
+    conf = f"d2l_frameworks = {{'dying': {dying_kernel(tmp_path, monkeypatch)}}}"
     root = write_book(tmp_path / "book", "# Chapter\n\n```{code-cell} ipython3\nprint(1)\n```\n", conf_extra=conf)
     result = build(root, "-D", "d2l_selected=dying")
     assert result.returncode == 2

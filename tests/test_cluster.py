@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +23,7 @@ import dask
 import psutil
 import pytest
 from conftest import REPO, book_build, build, copy_book, start_build, write_book
-from test_bad_input import error_lines
+from test_bad_input import dying_kernel, error_lines
 from test_environments import CHAPTER as OLD_CHAPTER
 from test_environments import CONF as OLD_CONF
 from test_environments import LIB as OLD_LIB
@@ -264,6 +265,24 @@ def kill_worker_of_first_kernel(folder: Path, killed: list[int]) -> None:
             worker.kill()
             return
         time.sleep(0.1)
+
+
+def test_a_failed_cluster_build_ends_with_its_error_lines_alone(tmp_path, monkeypatch):
+    """Runs that fail on a LocalCluster the build started: the build stops on its error lines,
+    its cluster closed before the process exits (not by distributed's exit handler, which
+    printed a traceback while the build's own close was under way)."""
+    conf = f"d2l_frameworks['dying'] = {dying_kernel(tmp_path, monkeypatch)}"
+    root = write_book(tmp_path / "book", "# Chapter\n\n```{code-cell} ipython3\nprint(1)\n```\n", conf_extra=conf)
+    names = [f"chapter{n}" for n in range(8)]
+    for name in names:
+        shutil.copy(root / "chapter.md", root / f"{name}.md")
+    (root / "chapter.md").unlink()
+    (root / "index.md").write_text("# Book\n\n```{toctree}\n" + "\n".join(names) + "\n```\n")
+    result = build(root, "-D", "d2l_selected=numpy,dying", "-D", "d2l_executor=dask-local:2", process=True)
+    assert result.returncode == 2
+    assert len([line for line in result.output.splitlines() if "[dying] could not run the kernel" in line]) == 8
+    assert "Traceback" not in result.output and "Exception ignored" not in result.output, result.output
+    assert "distributed" not in result.output, result.output
 
 
 @pytest.mark.parametrize("retries", [1, 0])

@@ -18,6 +18,7 @@ running (killed, out of memory) has its run tried again on another by the schedu
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import dataclasses as dc
 import hashlib
@@ -124,6 +125,10 @@ class Cluster:
                     env={"D2L_WORKER_ENVIRONMENTS": str(self.environments)},
                 )
             self.client = Client(self.local, set_as_default=False)
+            # Registered after distributed's own exit handler, so run before it: a build that stops
+            # on an error (SystemExit) closes its cluster (or waits for the close ``finish``
+            # started) before distributed tries to close it again and prints a traceback.
+            atexit.register(self.close)
             self.info(
                 f"started a Dask cluster of {self.executor.workers} worker processes on this machine "
                 f"({time.perf_counter() - started:.1f} s)"
@@ -508,8 +513,8 @@ class Cluster:
         """Ctrl-C: cancel the build's tasks and stop its runs on the workers (their kernels shut
         down); the cluster stays usable for the next build."""
         futures = [future for future, _, _ in self._futures.values()]
-        if self._stopping or self.client is None or not futures:
-            return
+        if self._stopping or self._closing is not None or self.client is None or not futures:
+            return  # (closing: the runs are done, and the client is being closed in the background)
         self._stopping = True
         try:
             self.client.cancel(futures)
