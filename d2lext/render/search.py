@@ -9,6 +9,8 @@ load (a page opened from ``file://``), Sphinx's own search still answers.
 
 from __future__ import annotations
 
+import importlib
+import os
 import re
 import shutil
 import subprocess
@@ -76,7 +78,7 @@ def index_site(app: Sphinx, exception: Exception | None) -> None:
     outdir = Path(app.outdir)
     if not site.pages_written and (outdir / "pagefind" / "pagefind.js").is_file():
         return
-    command = [sys.executable, "-m", "pagefind", "--site", str(outdir)]
+    command = [*_pagefind(), "--site", str(outdir)]
     if app.config.html_theme in ARTICLE_THEMES:  # the page's text, without navigation and header
         command += ["--root-selector", "article.bd-article"]
     typeset = getattr(app.builder, "math_renderer_name", None) == RENDERER
@@ -95,6 +97,19 @@ def index_site(app: Sphinx, exception: Exception | None) -> None:
         SphinxLog().warning(
             f"Pagefind could not index the site ({reason}): the search page uses Sphinx's index", subtype="search"
         )
+
+
+def _pagefind() -> list[str]:
+    """Pagefind's program, found as its Python package finds it, run without that package's
+    Python wrapper (which only starts it: 50 ms of every build that indexes)."""
+    path = os.environ.get("PAGEFIND_BINARY_PATH")
+    for module in () if path else ("pagefind_bin_extended", "pagefind_bin"):
+        try:
+            path = str(importlib.import_module(module).get_executable())
+            break
+        except (ImportError, AttributeError, OSError):
+            continue
+    return [path] if path else [sys.executable, "-m", "pagefind"]
 
 
 def search_box_text(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
