@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import json
 import os
 import re
 import shutil
@@ -423,6 +424,16 @@ def write_book(root: Path, chapter: str, *, conf_extra: str = "", lib: str | Non
         (root / "lib.md").write_text(NOTEBOOK_HEADER + lib)
     (root / "chapter.md").write_text(NOTEBOOK_HEADER + chapter)
     return root
+
+
+def install_kernel(folder: Path, monkeypatch, name: str, code: str) -> None:
+    """A Jupyter kernel ``name`` that runs ``python -c CODE -f CONNECTION_FILE``, installed in
+    ``folder`` for this test's processes (``JUPYTER_PATH``)."""
+    spec = folder / "jupyter" / "kernels" / name
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-c", code, "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": name, "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(folder / "jupyter"))
 
 
 NOTEBOOK_HEADER = """---

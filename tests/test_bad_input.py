@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 
 import pytest
-from conftest import build, write_book
+from conftest import build, install_kernel, write_book
 
 RAISES = """
 # Chapter
@@ -157,12 +155,9 @@ def test_a_chapter_not_saved_as_utf8_names_the_file_and_the_line(tmp_path):
 def dying_kernel(folder, monkeypatch) -> str:
     """A Jupyter kernel ``dying`` that says why on its stderr and exits as it starts (installed
     for this test's processes); the ``d2l_frameworks`` entry of a framework that uses it."""
-    spec = folder / "jupyter" / "kernels" / "dying"
-    spec.mkdir(parents=True)
-    dies = "import sys; sys.stderr.write('licence server unreachable\\n'); sys.exit(3)"
-    argv = [sys.executable, "-c", dies, "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "Dying", "language": "python"}))
-    monkeypatch.setenv("JUPYTER_PATH", str(folder / "jupyter"))
+    install_kernel(
+        folder, monkeypatch, "dying", "import sys; sys.stderr.write('licence server unreachable\\n'); sys.exit(3)"
+    )
     return '{"label": "Dying", "kernel": "dying", "requires": []}'
 
 

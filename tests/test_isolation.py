@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
-from conftest import NOTEBOOK_HEADER, REPO, build, write_book
+from conftest import NOTEBOOK_HEADER, REPO, build, install_kernel, write_book
 
 #: A library installed beside the book, not part of it, with a global counter: as Gluon names
 #: layers dense0, dense1, ... from a counter of its own (a chapter that runs after another one in
@@ -99,12 +98,8 @@ def test_gluon_names_layers_afresh_in_every_chapter(tmp_path):
 def test_a_kernel_that_cannot_be_forked_is_started_afresh_for_every_chapter(tmp_path, monkeypatch):
     """A kernel spec that does not start ipykernel as `python -m ipykernel_launcher` gets no fork
     server: its kernels are started as usual, one per run, and chapters are isolated all the same."""
-    spec = tmp_path / "jupyter" / "kernels" / "plain-python"
-    spec.mkdir(parents=True)
     launch = "from ipykernel.kernelapp import launch_new_instance; launch_new_instance()"
-    argv = [sys.executable, "-c", launch, "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "Plain", "language": "python"}))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    install_kernel(tmp_path, monkeypatch, "plain-python", launch)
     conf = 'd2l_frameworks = {"plain": {"label": "Plain", "kernel": "plain-python", "requires": []}}'
     root = write_book(tmp_path / "book", CHAPTER.format(title="Second"), conf_extra=conf)
     (root / "first.md").write_text(NOTEBOOK_HEADER + CHAPTER.format(title="First"))
