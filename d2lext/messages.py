@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 from sphinx.application import Sphinx
@@ -36,7 +37,8 @@ def stop_on_book_errors(handler):
             with logging.prefixed_warnings(""):  # the line alone, not "while setting up extension d2lext: ..."
                 logger.error(f"{error.category}: {error}")
             for close in reversed(list(BEFORE_EXIT)):
-                close()
+                with contextlib.suppress(Exception):  # stopping anyway: the error above is the news
+                    close()
             raise SystemExit(2) from None
 
     return run

@@ -92,9 +92,9 @@ class _Protocol(asyncio.Protocol):
 #: Variables of a build's environment that change nothing a server imports, so that builds that
 #: differ only in them share a server kept warm: matplotlib's settings file (its content counts),
 #: the book's own (docutils' settings, the book and environments ``make`` names), the build's
-#: and a Dask worker's settings (how long servers stay, the worker's folders, its nanny), the shell's, make's
-#: and pytest's bookkeeping. ``PYTHONPATH`` counts without the book's package folder. Each kernel
-#: gets its own build's values of all of them.
+#: and a Dask worker's settings (how long servers stay, the worker's folders, its nanny), the
+#: shell's, make's and pytest's bookkeeping. ``PYTHONPATH`` counts without the book's package
+#: folder. Each kernel gets its own build's values of all of them.
 PER_BUILD = frozenset(
     "MATPLOTLIBRC DOCUTILSCONFIG D2L_BOOK D2L_ENVIRONMENTS D2L_KEEP_WARM D2L_WORKER_DIR "
     "D2L_WORKER_ENVIRONMENTS __DASK_PARENT_PID PWD OLDPWD SHLVL _ "
