@@ -192,8 +192,7 @@ class BookBuild:
                 last_seconds_in(self.state_dir),
                 frozenset(name for fw in self.config.frameworks.values() for name, _ in fw.resources),
             )
-            atexit.register(self.close)
-            BEFORE_EXIT.append(self.close)
+            self._close_at_exit()
         if self._engine is None:
             env = kernel_env(self.package_root, self.state_dir)
             roots = tuple(os.path.join(str(path), "") for path in (self.package_root, self.source))  # "dir/"
@@ -206,9 +205,14 @@ class BookBuild:
                 self.config.keep_warm,
                 str(self.package_root),
             )
-            atexit.register(self.close)  # a build stopped by an error or Ctrl-C leaves no kernel behind
-            BEFORE_EXIT.append(self.close)
+            self._close_at_exit()
         return self._engine
+
+    def _close_at_exit(self) -> None:
+        """A build stopped by an error or Ctrl-C leaves no kernel behind: ``close`` runs at exit,
+        and before a book error ends the process (``BEFORE_EXIT``, while threads still run)."""
+        atexit.register(self.close)
+        BEFORE_EXIT.append(self.close)
 
     def take(self) -> None:
         """Take the build directory, waiting for another build of it to finish."""

@@ -43,10 +43,10 @@ KERNEL_MODULES = (
     "IPython.core.pylabtools",
     "IPython.utils.module_paths",
 )
-#: What a kernel loads for its first figure, loaded here when the kernel's modules include
-#: matplotlib. Imported in a process without IPython's shell, matplotlib-inline does not hook
-#: itself into the shell as it does when a kernel imports it: the prologue (``prologue.py``)
-#: does that in each kernel.
+#: What a kernel loads for its first figure (nothing, where matplotlib is not installed).
+#: Imported in a process without IPython's shell, matplotlib-inline does not hook itself into
+#: the shell as it does when a kernel imports it: the prologue (``prologue.py``) does that in
+#: each kernel.
 FIGURE_MODULES = (
     "matplotlib_inline.backend_inline",
     "matplotlib.backends.backend_agg",
@@ -103,8 +103,7 @@ def _serve(address, modules, linger):
             importlib.import_module(name)
         except Exception:  # the chapter that imports it says why
             pass
-    figures = FIGURE_MODULES if any(name.split(".")[0] == "matplotlib" for name in modules) else ()
-    for name in (*KERNEL_MODULES, *figures):
+    for name in (*KERNEL_MODULES, *FIGURE_MODULES):
         try:
             importlib.import_module(name)
         except Exception:
