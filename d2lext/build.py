@@ -511,7 +511,6 @@ class BookBuild:
             engine = self.engine()
             runs = f"{len(missing)} runs{rerun}" if len(missing) > 1 else f"1 run{rerun}"
             if isinstance(engine, Cluster):
-                engine.warmed()
                 engine.connect()
                 self.log.info(
                     f"executing {runs} on the Dask cluster {config.executor} ({len(engine.workers())} workers)"

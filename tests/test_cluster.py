@@ -240,6 +240,31 @@ def test_the_workers_of_one_machine_share_one_fork_server_per_framework(tmp_path
     assert len(servers) == 1, servers  # every kernel forked by one process: NumPy imported once
 
 
+LARGE_FILE = """# Chapter
+
+```{code-cell} ipython3
+import os
+print(os.path.getsize("data.bin"))
+```
+"""
+#: In conf.py: Dask's offload thread started, as in a process that already used a cluster and
+#: received a large message (it deserialises those beside its event loop).
+OFFLOAD_USED = "from distributed import utils as _u\n_u._offload_executor.submit(lambda: None).result()"
+
+
+def test_a_cluster_started_by_a_process_that_used_dask_before_takes_large_files(tmp_path):
+    """Workers forked from such a process would have Dask's offload executor without its thread,
+    and wait forever for a message over 10 MB (a file the chapter ships): they start afresh
+    then, and the build ends."""
+    root = write_book(tmp_path, LARGE_FILE, conf_extra=OFFLOAD_USED)
+    (root / "data.bin").write_bytes(os.urandom(11 * 2**20))
+    result = build(root, "-D", "d2l_selected=numpy", "-D", "d2l_executor=dask-local:1", process=True, timeout=60)
+    assert result.returncode == 0, result.output
+    (run,) = details(root)
+    assert run["status"] == "executed", run
+    assert result.page("chapter").select(".cell_output")[0].get_text().strip() == str(11 * 2**20)
+
+
 # ---------------------------------------------------------------- failures
 
 SLEEPER = """# Chapter

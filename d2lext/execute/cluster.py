@@ -89,12 +89,13 @@ class Cluster:
         without a GPU (``offering``)."""
         self.routed: set[str] = set()
         self.warm_up_wait = 0.0
+        """Always 0: ``warm`` starts the cluster before Sphinx reads the book, and the fork servers it
+        asks for start while the runs wait in the workers' queues."""
         self.costs = Costs()
         self._futures: dict[str, tuple] = {}
         """The tasks submitted and not finished: key -> (future, runs, when submitted)."""
         self._stopping = False
         self._connecting = threading.Lock()
-        self._warming: threading.Thread | None = None
         self._warm_futures: list = []
         self._closing: threading.Thread | None = None
 
@@ -114,7 +115,7 @@ class Cluster:
         if self.executor.kind == "dask-local":
             self.work_dir.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()
-            with dask.config.set({"distributed.scheduler.allowed-failures": self.retries}):
+            with dask.config.set({"distributed.scheduler.allowed-failures": self.retries, **_local_settings()}):
                 self.local = LocalCluster(
                     n_workers=self.executor.workers,
                     threads_per_worker=1,
@@ -277,34 +278,24 @@ class Cluster:
     # ------------------------------------------------------------------ executing
 
     def warm(self, frameworks: list[Framework], folder: Path) -> None:
-        """On a cold build with ``dask-local``: start the cluster, and the frameworks' fork servers
-        on its workers, while Sphinx is still loading (a scheduler's workers keep theirs across
-        builds, and ``prepare`` starts them on a cold build)."""
-        if self.executor.kind != "dask-local" or self._warming is not None or self.client is not None:
+        """On a cold build with ``dask-local``: start the cluster now, and the frameworks' fork
+        servers on its workers while Sphinx is still loading (a scheduler's workers keep theirs
+        across builds, and ``prepare`` starts them on a cold build).
+
+        The cluster starts in the calling thread, Sphinx's: its workers are forked from this
+        process, which must not be in the middle of something else (an import) as it forks."""
+        if self.executor.kind != "dask-local" or self.client is not None:
             return
-
-        def start() -> None:
-            try:
-                client = self.connect()
-                for framework in frameworks:
-                    setup = on_worker.setup_of(framework, self.conf_dir)
-                    for address in self.workers():
-                        self._warm_futures.append(
-                            client.submit(on_worker.prepare, setup, self.book_id, True, workers=[address], pure=False)
-                        )
-            except Exception:  # execute connects again, and says what is wrong
-                pass
-
-        self._warming = threading.Thread(target=start, name="d2l-cluster-warm", daemon=True)
-        self._warming.start()
-
-    def warmed(self) -> None:
-        """Wait for ``warm`` to have started the cluster (the time it took is ``warm_up_wait``)."""
-        warming, self._warming = self._warming, None
-        if warming is not None:
-            waiting = time.perf_counter()
-            warming.join()
-            self.warm_up_wait = time.perf_counter() - waiting
+        try:
+            client = self.connect()
+            for framework in frameworks:
+                setup = on_worker.setup_of(framework, self.conf_dir)
+                for address in self.workers():
+                    self._warm_futures.append(
+                        client.submit(on_worker.prepare, setup, self.book_id, True, workers=[address], pure=False)
+                    )
+        except Exception:  # execute connects again, and says what is wrong
+            pass
 
     def execute(
         self,
@@ -317,7 +308,6 @@ class Cluster:
         the order of ``runs``. Ctrl-C meanwhile cancels them (``interrupt``) and is raised again."""
         if not runs:
             return []
-        self.warmed()
         client = self.connect()
         frameworks = {run.framework.name: run.framework for run in runs}
         setups = {name: on_worker.setup_of(framework, self.conf_dir) for name, framework in frameworks.items()}
@@ -535,7 +525,6 @@ class Cluster:
         if closing is not None and closing is not threading.current_thread():
             closing.join()
             return
-        self.warmed()
         self._warm_futures = []
         client, self.client = self.client, None
         local, self.local = self.local, None
@@ -543,6 +532,32 @@ class Cluster:
             if opened is not None:
                 with contextlib.suppress(Exception):  # closing on the way out: nothing more to do
                     opened.close()
+
+
+def _local_settings() -> dict:
+    """Dask's settings for a LocalCluster the build starts.
+
+    Its workers are forked from the build's process rather than started afresh: each then has
+    Python, distributed and our worker's modules imported for nothing (about 0.7 s of CPU a worker
+    otherwise, on the machine that runs the kernels). Not when Dask's offload thread already runs in
+    this process (an earlier cluster of a long-lived process): a forked worker would have that
+    thread's executor without its thread, and wait forever for what it offloads (large messages).
+    A worker that its nanny starts again after it was lost is started afresh, as Dask does by default.
+
+    The cluster's diagnostics that only its dashboard shows (no dashboard is served: the cluster
+    lives as long as the build) run seldom: Dask's sampling profiler off, the event loops' health
+    checked every 0.5 s instead of every 20 ms, the machine's load read every 5 s.
+    """
+    from distributed import utils
+
+    offload = getattr(utils, "_offload_executor", None)
+    started = bool(getattr(offload, "_threads", True))
+    return {
+        "distributed.worker.multiprocessing-method": "spawn" if started else "fork",
+        "distributed.worker.profile.enabled": False,
+        "distributed.admin.tick.interval": "500ms",
+        "distributed.admin.system-monitor.interval": "5s",
+    }
 
 
 def _allowed_failures(dask_scheduler) -> int:
