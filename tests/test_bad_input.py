@@ -57,10 +57,10 @@ def test_invalid_python_in_a_saved_block_is_reported_before_executing(tmp_path):
 
 
 def test_save_marker_that_marks_nothing(tmp_path):
-    lib = "# Lib\n\n```{code-cell} ipython3\nx = 1  #@save\n```\n"
+    lib = "# Lib\n\n```{code-cell} ipython3\ndef f():\n    x = 1  #@save\n    return x\n```\n"
     result = build(write_book(tmp_path, "# Chapter\n", lib=lib))
     assert result.returncode == 2
-    assert "lib.md:11: #@save at the end of a line must mark a top-level def or class" in result.output
+    assert "lib.md:12: #@save at the end of a line must mark a top-level statement" in result.output
 
 
 def test_unknown_framework_in_prose_directive(tmp_path):

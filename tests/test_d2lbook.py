@@ -576,6 +576,17 @@ def test_a_saved_import_block_that_also_calls_something_counts_as_imports(publis
     run_with_package("from d2l import numpy as d2l; print(d2l.square(3))", published.package)
 
 
+def test_a_marker_at_the_end_of_an_assignments_first_line_saves_the_whole_assignment(published):
+    assert "文件 2" in article_text(published, PUBLISHED)  # the cell ran, the markers did not stop the build
+    code = "from d2l import torch as d2l; print(sorted(d2l.DATA_FILES), d2l.DATA_FILES['test'][0])"
+    done = run_with_package(code, published.package)
+    assert done.stdout.split() == ["['test',", "'train']", "https://example.org/data/test.csv"]
+    module = (published.package / "d2l" / "torch.py").read_text()
+    assert "print('文件'" not in module  # the statement after the marked one is not saved
+    # An item set in a saved dict defines no name: not "saved again"
+    assert not [message for _, message in warnings_of(published, "algebra.md") if "DATA_FILES" in message]
+
+
 def test_citations_resolve_when_the_book_has_no_references_page(published):
     text = article_text(published, PUBLISHED)
     assert "记号来自 [ Goodfellow et al. , 2016 ]" in text and "矩阵的谱见 [ Wigner, 1958 ]" in text

@@ -38,13 +38,17 @@ def test_marker_inside_a_string_or_another_comment_is_not_a_marker():
     assert saved_ranges(source, where) == []
 
 
-def test_marker_on_a_statement_that_is_not_a_definition():
-    with pytest.raises(BookError, match=r"book.md:101: #@save at the end of a line must mark a top-level def"):
-        saved_ranges("x = 1  #@save\n", where)
+def test_marker_at_end_of_another_statement_saves_that_statement_over_all_its_lines():
+    # As d2l-book reads it (the Chinese edition's Kaggle chapter): the marked line and the lines
+    # that continue its statement, not the statement after it.
+    source = "DATA_HUB['train'] = (  #@save\n    URL + 'train.csv',\n    'sha')\n\nDATA_HUB['test'] = (  #@save\n"
+    source += "    URL + 'test.csv',\n    'sha')\nprint(DATA_HUB)\n"
+    assert saved_ranges(source, where) == [(1, 3, False), (5, 7, False)]
+    assert saved_ranges("x = 1  #@save\ny = 2\n", where) == [(1, 1, False)]
 
 
 def test_marker_on_a_nested_definition():
-    with pytest.raises(BookError, match=r"book.md:102: .*top-level def or class"):
+    with pytest.raises(BookError, match=r"book.md:102: #@save at the end of a line must mark a top-level statement"):
         saved_ranges("class A:\n    def f(self):  #@save\n        pass\n", where)
 
 

@@ -35,8 +35,20 @@ def _defined_names(block: SavedBlock) -> list[str]:
             names.extend((alias.asname or alias.name).split(".")[0] for alias in node.names)
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names.extend(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+            names.extend(name for target in targets for name in _bound(target))
     return names
+
+
+def _bound(target: ast.expr) -> list[str]:
+    """The names an assignment's target binds: ``a`` and ``b`` in ``a, *b = ...``; none in
+    ``DATA_HUB['x'] = ...`` or ``obj.attr = ...`` (they change an object, they define no name)."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Starred):
+        return _bound(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [name for element in target.elts for name in _bound(element)]
+    return []
 
 
 def _globals_used(block: SavedBlock) -> list[tuple[str, str, str]]:

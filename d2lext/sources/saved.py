@@ -131,12 +131,13 @@ def saved_ranges(source: str, where) -> list[tuple[int, int, bool]]:
                 if any(not text.strip() for text in gap):
                     break
                 block.append(statement)
-        else:
+        else:  # the top-level statement the line opens: a def or class (its header, decorators
+            # included), or any other statement, over all its lines (``DATA_HUB['x'] = (  #@save``)
             owner = [s for s in statements if block_start(s) <= marker < _body_start(s)]
-            if not owner or not isinstance(owner[0], DEFINITIONS):
+            if not owner:
                 raise BookError(
-                    f"{where(marker)}: #@save at the end of a line must mark a top-level def or class "
-                    f"(put it on its own line to save other statements)"
+                    f"{where(marker)}: #@save at the end of a line must mark a top-level statement (a def or "
+                    f"class line, an assignment), not a line inside one's body"
                 )
             block = owner
         # A block of imports may also call something, as books' import blocks do
