@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -585,6 +586,15 @@ def test_a_marker_at_the_end_of_an_assignments_first_line_saves_the_whole_assign
     assert "print('文件'" not in module  # the statement after the marked one is not saved
     # An item set in a saved dict defines no name: not "saved again"
     assert not [message for _, message in warnings_of(published, "algebra.md") if "DATA_FILES" in message]
+
+
+def test_files_that_no_notebooks_pattern_matches_are_not_part_of_the_book(published):
+    # contrib/drafts/draft.md is two folders deep, where `notebooks = *.md */*.md` does not reach
+    # (d2l-zh's contrib/<folder>/ drafts): not read, not run, no warnings, no page.
+    assert "draft" not in published.output
+    assert not (published.html / "contrib" / "drafts" / "draft.html").exists()
+    report = json.loads((published.root / "_build" / "d2l-report.json").read_text())
+    assert {run["document"] for run in report["details"]} == {PUBLISHED}
 
 
 def test_citations_resolve_when_the_book_has_no_references_page(published):

@@ -14,7 +14,7 @@ from sphinx.util import texescape
 
 import d2lext
 from d2lext.errors import BookError
-from d2lext.sources.d2lbook import FRAMEWORK_NAMES, LABELS, MODULES, Project, read_config
+from d2lext.sources.d2lbook import FRAMEWORK_NAMES, LABELS, MODULES, Project, read_config, unlisted
 
 BOOK = Path(os.environ.get("D2L_BOOK", ".")).resolve()
 CONFIG = BOOK / "config.ini"
@@ -34,7 +34,8 @@ language = {"zh": "zh_CN"}.get(_project.lang, _project.lang or "en")
 
 extensions = ["d2lext", "sphinxcontrib.bibtex", "sphinx_copybutton"]
 root_doc = "index"
-exclude_patterns = ["_build", ".venvs", *_project.exclusions]
+# What d2l-book builds: [build] notebooks and rsts, less [build] exclusions.
+exclude_patterns = ["_build", ".venvs", *_project.exclusions, *unlisted(BOOK, _project)]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 # $$...$$ inside a paragraph is display math, as pandoc (and so d2l-book) reads it.
 myst_dmath_double_inline = True

@@ -30,6 +30,8 @@ from __future__ import annotations
 import ast
 import configparser
 import dataclasses as dc
+import glob
+import os
 import re
 import sys
 import textwrap
@@ -708,6 +710,9 @@ class Project:
     release: str = ""
     lang: str = ""
     tabs: tuple[str, ...] = ()
+    documents: tuple[str, ...] = ("**/*.md",)
+    """``[build] notebooks`` and ``rsts``: the files d2l-book builds (glob patterns, from the book's
+    folder; d2l-book's default ``**/*.md``)."""
     exclusions: tuple[str, ...] = ()
     bibfile: str = ""
     latex_logo: str = ""
@@ -725,6 +730,31 @@ class Project:
     """``[colab]`` and ``[sagemaker]`` ``github_repo``: service -> {tab: "owner/name"}."""
     warnings: tuple[ConfigWarning, ...] = ()
     """What is left out, in the order of the file."""
+
+
+#: What Sphinx could read as a document of a d2l-book project.
+DOCUMENT_SUFFIXES = (".md", ".rst", ".ipynb")
+
+
+def unlisted(book: Path, project: Project) -> list[str]:
+    """The book's files that Sphinx would read as documents but d2l-book does not build: matched
+    by none of ``[build] notebooks`` and ``rsts``, read as d2l-book reads them (Python's recursive
+    glob: ``*/*.md`` is one folder deep, ``**/*.md`` any depth; a folder means all it holds).
+    d2l-zh's ``notebooks = *.md */*.md`` leaves out ``contrib/<folder>/*.md``, drafts that link to
+    pages it does not have. As exclusion patterns of Sphinx's (the names escaped)."""
+    listed: set[Path] = set()
+    for pattern in project.documents:
+        if (book / pattern).is_dir():
+            pattern = f"{pattern.rstrip('/')}/**"
+        listed.update(Path(found) for found in glob.glob(str(book / pattern), recursive=True))
+    found = []
+    for folder, folders, files in os.walk(book):
+        folders[:] = sorted(name for name in folders if not name.startswith((".", "_build")))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if path.suffix in DOCUMENT_SUFFIXES and not name.startswith(".") and path not in listed:
+                found.append(glob.escape(path.relative_to(book).as_posix()))
+    return found
 
 
 def read_config(path: Path) -> Project:
@@ -786,6 +816,7 @@ def read_config(path: Path) -> Project:
         release=get("project", "release"),
         lang=get("project", "lang"),
         tabs=tabs,
+        documents=(*(names(get("build", "notebooks")) or Project.documents), *names(get("build", "rsts"))),
         exclusions=names(get("build", "exclusions")),
         bibfile=get("pdf", "bibfile"),
         latex_logo=get("pdf", "latex_logo"),
