@@ -741,8 +741,9 @@ def unlisted(book: Path, project: Project) -> list[str]:
     by none of ``[build] notebooks`` and ``rsts``, read as d2l-book reads them (Python's recursive
     glob: ``*/*.md`` is one folder deep, ``**/*.md`` any depth; a folder means all it holds).
     d2l-zh's ``notebooks = *.md */*.md`` leaves out ``contrib/<folder>/*.md``, drafts that link to
-    pages it does not have. As exclusion patterns of Sphinx's (the names escaped)."""
-    listed: set[Path] = set()
+    pages it does not have. As exclusion patterns of Sphinx's (the names escaped). The root page,
+    ``index.md``, is always part of the book."""
+    listed: set[Path] = {book / "index.md"}
     for pattern in project.documents:
         if (book / pattern).is_dir():
             pattern = f"{pattern.rstrip('/')}/**"
