@@ -741,8 +741,8 @@ def unlisted(book: Path, project: Project) -> list[str]:
     by none of ``[build] notebooks`` and ``rsts``, read as d2l-book reads them (Python's recursive
     glob: ``*/*.md`` is one folder deep, ``**/*.md`` any depth; a folder means all it holds).
     d2l-zh's ``notebooks = *.md */*.md`` leaves out ``contrib/<folder>/*.md``, drafts that link to
-    pages it does not have. As exclusion patterns of Sphinx's (the names escaped). The root page,
-    ``index.md``, is always part of the book."""
+    pages it does not have. As exclusion patterns of Sphinx's (``?`` for a name's ``[]*?``). The
+    root page, ``index.md``, is always part of the book."""
     listed: set[Path] = {book / "index.md"}
     for pattern in project.documents:
         if (book / pattern).is_dir():
@@ -754,7 +754,7 @@ def unlisted(book: Path, project: Project) -> list[str]:
         for name in sorted(files):
             path = Path(folder) / name
             if path.suffix in DOCUMENT_SUFFIXES and not name.startswith(".") and path not in listed:
-                found.append(glob.escape(path.relative_to(book).as_posix()))
+                found.append(re.sub(r"[][*?]", "?", path.relative_to(book).as_posix()))
     return found
 
 
