@@ -60,6 +60,23 @@ def test_code_cells_belong_to_the_frameworks_their_marker_names():
     assert "```python\nnot_run = True\n```" in converted.text  # shown, not run
 
 
+def test_the_english_editions_forms_the_tab_selector_cell_dropped_and_branches_joined_by_or():
+    # d2l-en's chapters open with the cell that loads d2l-book's tab selector (d2l-book drops it
+    # from every tab), and select a branch for two tabs with `or`; each `if` is a choice of its own.
+    text = (
+        "```{.python .input}\n%load_ext d2lbook.tab\ntab.interact_select(['mxnet', 'pytorch'])\n```\n\n"
+        "# T\n\n```{.python .input}\n%%tab all\ndef make(n):\n"
+        "    if tab.selected('mxnet') or tab.selected('pytorch'):   \n        x = d2l.arange(n)\n"
+        "    if tab.selected('pytorch'):\n        x = x + 1\n    return x\n```\n"
+    )
+    converted = convert(text, SETTINGS)
+    assert "load_ext" not in converted.text and "interact_select" not in converted.text
+    assert cells(converted) == [
+        (["mxnet"], "def make(n):\n    x = np.arange(n)\n    return x"),
+        (["torch"], "def make(n):\n    x = torch.arange(n)\n    x = x + 1\n    return x"),
+    ]
+
+
 def test_the_selected_branch_is_kept_dedented_and_hide_markers_become_tags():
     text = (
         "```{.python .input}\n#@tab all\n#@hide_output\nimport math\n"

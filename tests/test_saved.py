@@ -160,6 +160,15 @@ def test_report_is_empty_for_a_consistent_package():
     assert report_for(*blocks) == []
 
 
+def test_methods_added_to_a_class_are_not_names_saved_again():
+    # d2l-en defines a class over several cells: `@d2l.add_to_class(Model)  #@save` on each method.
+    helper = block("def add_to_class(Class):\n    return lambda method: setattr(Class, method.__name__, method)")
+    classes = block("class Model:\n    pass\n\n\nclass Other:\n    pass", origin="a.md:2")
+    first = block("@d2l.add_to_class(Model)\ndef forward(self, X):\n    return X", origin="a.md:3")
+    second = block("@add_to_class(Other)\ndef forward(self, X):\n    return -X", origin="b.md:9")
+    assert report_for(helper, classes, first, second) == []
+
+
 def test_report_names_a_redefinition_with_both_places():
     first = block("def f():\n    return 1", frameworks=("torch",), origin="a.md:3")
     second = block("def f():\n    return 2", frameworks=("torch",), origin="b.md:9")

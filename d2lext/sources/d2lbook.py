@@ -60,7 +60,11 @@ _ROLE = re.compile(r"(?<![\w{}]):(?P<role>numref|ref|eqref|citet|citep|cite):`(?
 #: d2l-book's slide marks: (opening, closing, whether the text between them is kept in the book).
 _SLIDE_MARKS = (("[**", "**]", True), ("(**", "**)", True), ("[~~", "~~]", False), ("(~~", "~~)", False))
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
-_SELECTED = re.compile(r"^(?P<indent>\s*)(?P<keyword>if|elif)\s+tab\.selected\((?P<names>[^)]*)\)\s*:\s*$")
+_SELECTED = re.compile(
+    r"^(?P<indent>\s*)(?P<keyword>if|elif)\s+"
+    r"(?P<calls>tab\.selected\([^)]*\)(?:\s+or\s+tab\.selected\([^)]*\))*)\s*:\s*$"
+)
+_SELECTED_CALL = re.compile(r"tab\.selected\(([^)]*)\)")
 _ELSE = re.compile(r"^(?P<indent>\s*)else\s*:\s*$")
 
 
@@ -462,7 +466,11 @@ def _prose(line: str) -> str:
 
 
 def _code_cell(body: list[str], fence_line: int, settings: Settings, out: _Output) -> None:
-    """One ``{.python .input}`` cell: a MyST-NB code cell per framework it belongs to."""
+    """One ``{.python .input}`` cell: a MyST-NB code cell per framework it belongs to (none for the
+    cell that loads d2l-book's tab selector in a notebook, ``%load_ext d2lbook.tab``, which d2l-book
+    drops from every tab)."""
+    if any("%load_ext d2lbook.tab" in line for line in body):
+        return
     lines = list(body)
     origins = [fence_line + 1 + offset for offset in range(len(lines))]
     tabs = [settings.tabs[0]] if settings.tabs else []
@@ -547,11 +555,19 @@ def _selected_branches(lines: list[str], origins: list[int], tab: str, settings:
             continue
         indent = start.group("indent")
         chosen: list[int] | None = None
+        first = True
         while index < len(lines):
             head = _SELECTED.match(lines[index])
             other = _ELSE.match(lines[index])
-            if head and head.group("indent") == indent:
-                names = [n.strip().strip("'\"") for n in head.group("names").split(",") if n.strip()]
+            # An ``if`` after the chain's first starts a chain of its own: every ``if`` whose
+            # names include the tab keeps its branch, as d2l-book reads them.
+            if head and head.group("indent") == indent and (first or head.group("keyword") == "elif"):
+                names = [
+                    name.strip().strip("'\"")
+                    for call in _SELECTED_CALL.findall(head.group("calls"))
+                    for name in call.split(",")
+                    if name.strip()
+                ]
                 matches = tab in names or settings.framework(tab) in names
             elif other and other.group("indent") == indent:
                 matches = True
@@ -562,6 +578,7 @@ def _selected_branches(lines: list[str], origins: list[int], tab: str, settings:
             while index < len(lines) and (not lines[index].strip() or _indent(lines[index]) > len(indent)):
                 body.append(index)
                 index += 1
+            first = False
             if matches and chosen is None:
                 chosen = body
             if other:
