@@ -607,8 +607,10 @@ def test_a_marker_at_the_end_of_an_assignments_first_line_saves_the_whole_assign
 
 def test_files_that_no_notebooks_pattern_matches_are_not_part_of_the_book(published):
     # contrib/drafts/draft.md is two folders deep, where `notebooks = *.md */*.md` does not reach
-    # (d2l-zh's contrib/<folder>/ drafts): not read, not run, no warnings, no page.
-    assert "draft" not in published.output
+    # (d2l-zh's contrib/<folder>/ drafts): not read, not run, no warnings, no page. Nor is
+    # .github/PULL_REQUEST_TEMPLATE.md (d2l-en has one): glob's patterns match no hidden name.
+    assert "draft" not in published.output and "PULL_REQUEST" not in published.output
+    assert "isn't included in any toctree" not in published.output
     assert not (published.html / "contrib" / "drafts" / "draft.html").exists()
     report = json.loads((published.root / "_build" / "d2l-report.json").read_text())
     assert {run["document"] for run in report["details"]} == {PUBLISHED}

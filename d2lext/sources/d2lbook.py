@@ -766,12 +766,25 @@ def unlisted(book: Path, project: Project) -> list[str]:
             pattern = f"{pattern.rstrip('/')}/**"
         listed.update(Path(found) for found in glob.glob(str(book / pattern), recursive=True))
     found = []
+
+    def leave_out(path: Path) -> None:
+        found.append(re.sub(r"[][*?]", "?", path.relative_to(book).as_posix()))
+
     for folder, folders, files in os.walk(book):
-        folders[:] = sorted(name for name in folders if not name.startswith((".", "_build")))
+        kept = []
+        for name in sorted(folders):
+            path = Path(folder) / name
+            if name.startswith("_build"):
+                continue
+            if name.startswith(".") and not any(path in item.parents for item in listed):
+                leave_out(path)  # (.github/: glob's patterns never match a hidden name, Sphinx reads it)
+                continue
+            kept.append(name)
+        folders[:] = kept
         for name in sorted(files):
             path = Path(folder) / name
-            if path.suffix in DOCUMENT_SUFFIXES and not name.startswith(".") and path not in listed:
-                found.append(re.sub(r"[][*?]", "?", path.relative_to(book).as_posix()))
+            if path.suffix in DOCUMENT_SUFFIXES and path not in listed:
+                leave_out(path)
     return found
 
 
