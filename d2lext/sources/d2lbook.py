@@ -8,7 +8,8 @@ every message still names the author's file and line.
   frameworks come from a first line ``#@tab a, b``, ``#@tab all`` or ``%%tab a``; a cell without
   one belongs to the book's first tab. Each framework gets its own copy of the cell, with that
   framework's aliases applied and its ``if tab.selected(...)`` branch kept, as the published
-  book shows it. ``#@hide_output``, ``#@hide_code`` and ``#@hide`` become MyST-NB tags.
+  book shows it. ``#@hide_output``, ``#@hide_code`` and ``#@hide`` become MyST-NB tags. The
+  cell that loads d2l-book's tab selector (``%load_ext d2lbook.tab``) is dropped.
 - ``:begin_tab:`a, b``` ... ``:end_tab:`` prose becomes a ``{framework}`` block.
 - ``:label:`` after a heading, image or table, ``:numref:``, ``:ref:``, ``:eqref:`` with
   ``:eqlabel:``, ``:cite:`` (``:citet:``, ``:citep:``), ``:bibliography:``, ``:width:``,
@@ -764,7 +765,7 @@ def unlisted(book: Path, project: Project) -> list[str]:
     for pattern in project.documents:
         if (book / pattern).is_dir():
             pattern = f"{pattern.rstrip('/')}/**"
-        listed.update(Path(found) for found in glob.glob(str(book / pattern), recursive=True))
+        listed.update(book / found for found in glob.glob(pattern, root_dir=book, recursive=True))
     found = []
 
     def leave_out(path: Path) -> None:
