@@ -616,6 +616,31 @@ def test_files_that_no_notebooks_pattern_matches_are_not_part_of_the_book(publis
     assert {run["document"] for run in report["details"]} == {PUBLISHED}
 
 
+def test_autodoc_directives_show_the_saved_code(published):
+    # The books' API appendix documents the package with Sphinx autodoc in eval_rst blocks.
+    assert "Unknown directive" not in published.output
+    page = published.page("chapter_math/reference")
+    article = page.select_one("article")
+    counter = article.select_one("dl.py.class")
+    assert counter.select_one("dt")["id"] == "d2l.torch.Counter"
+    assert "数数的类。" in counter.get_text()
+    methods = {dt["id"]: dt.parent.get_text(" ", strip=True) for dt in counter.select("dl.py.method > dt")}
+    assert set(methods) == {"d2l.torch.Counter.add", "d2l.torch.Counter.reset"}  # reset: add_to_class
+    assert "归零。" in methods["d2l.torch.Counter.reset"]
+    (square,) = article.select("dl.py.function > dt")
+    assert square["id"] == "d2l.torch.square"
+    link = square.parent.select_one("a[href*='algebra.html']")
+    assert link is not None and "导数" in link.get_text()  # the section that saves it
+    found = warnings_of(published, "chapter_math/reference.md")
+    assert found == [
+        (
+            19,
+            "autofunction:: nowhere: no selected framework saves a function of that name (shown as "
+            "nothing) [d2l.package]",
+        )
+    ]
+
+
 def test_citations_resolve_when_the_book_has_no_references_page(published):
     text = article_text(published, PUBLISHED)
     assert "记号来自 [ Goodfellow et al. , 2016 ]" in text and "矩阵的谱见 [ Wigner, 1958 ]" in text

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from ..config import BookConfig, Framework
 from ..sources.book import Book
-from ..sources.saved import DEFINITIONS, SavedBlock
+from ..sources.saved import DEFINITIONS, SavedBlock, added_to
 
 
 @dc.dataclass(frozen=True)
@@ -29,7 +29,7 @@ def _defined_names(block: SavedBlock) -> list[str]:
     """Top-level names a saved block defines (functions, classes, assignments, imports)."""
     names = []
     for node in ast.parse(block.code).body:
-        if isinstance(node, DEFINITIONS) and not _adds_to_a_class(node):
+        if isinstance(node, DEFINITIONS) and added_to(node) is None:  # not a method added to a class
             names.append(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names.extend((alias.asname or alias.name).split(".")[0] for alias in node.names)
@@ -37,16 +37,6 @@ def _defined_names(block: SavedBlock) -> list[str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names.extend(name for target in targets for name in _bound(target))
     return names
-
-
-def _adds_to_a_class(node: ast.stmt) -> bool:
-    """A function decorated ``@d2l.add_to_class(Class)``: a method of ``Class`` (the book's idiom
-    for defining a class over several cells), not a name of the package."""
-    for decorator in getattr(node, "decorator_list", []):
-        called = decorator.func if isinstance(decorator, ast.Call) else decorator
-        if getattr(called, "attr", getattr(called, "id", None)) == "add_to_class":
-            return True
-    return False
 
 
 def _bound(target: ast.expr) -> list[str]:

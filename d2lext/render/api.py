@@ -15,12 +15,15 @@ import os
 from pathlib import Path
 
 from docutils import nodes
+from docutils.parsers.rst import directives
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.osutil import relative_uri
 
+from ..messages import SphinxLog
 from ..package.write import module_path
-from ..sources.saved import Place, SavedBlock
+from ..sources.d2lbook import mapped_line
+from ..sources.saved import Place, SavedBlock, added_to
 from ..state import book_build
 from .tabs import tab_item, tab_set
 
@@ -39,15 +42,23 @@ class Entry:
 
 
 def entries(framework: str, blocks: list[SavedBlock], places: dict[SavedBlock, Place]) -> list[Entry]:
-    """The public functions and classes of a framework's module, in module order."""
+    """The public functions and classes of a framework's module, in module order. A function
+    decorated ``@d2l.add_to_class(Class)`` is a method of that class (the English edition builds
+    its classes over several cells so), listed with the class's own."""
     found: dict[str, Entry] = {}
     for block in blocks:
         if block.imports_only or not (block.frameworks is None or framework in block.frameworks):
             continue
         for node in ast.parse(block.code).body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.name.startswith(
-                "_"
-            ):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            owner = added_to(node)
+            if owner is not None:
+                if owner in found and found[owner].kind == "class" and not node.name.startswith("_"):
+                    method = _entry(node, places[block], block.docname, method=True)
+                    kept = tuple(m for m in found[owner].methods if m.name != node.name)
+                    found[owner] = dc.replace(found[owner], methods=(*kept, method))
+            elif not node.name.startswith("_"):
                 found[node.name] = _entry(node, places[block], block.docname)
     return list(found.values())
 
@@ -168,6 +179,70 @@ class ApiDirective(SphinxDirective):
         return [heading, tab_set([tab_item(framework, [body]) for framework, body in items], "api")]
 
 
+class EntryDirective(SphinxDirective):
+    """``{d2l-autoclass} Module`` (``:members:``) and ``{d2l-autofunction} plot``: one saved class
+    or function, as the ``{d2l-api}`` page shows it, one tab per selected framework that saves it.
+    What d2l-book sources' ``.. autoclass::`` and ``.. autofunction::`` become (Sphinx autodoc
+    in d2l-book, which imports the installed package): read from the saved code, nothing imported.
+    ``d2l.torch.Module`` names one framework's."""
+
+    required_arguments = 1
+    option_spec = {"members": directives.flag}
+    kind = "class"
+
+    def run(self) -> list[nodes.Node]:
+        build = book_build(self.env)
+        if build is None or build.plan is None:
+            return []
+        plan = build.plan
+        parts = self.arguments[0].split(".")
+        name = parts[-1]
+        only = parts[1] if len(parts) == 3 and parts[0] == plan.config.package_name else None
+        words = WORDS["zh" if (self.config.language or "").startswith("zh") else ""]
+        items = []
+        for framework in plan.config.selected_frameworks:
+            if only is not None and framework.name != only:
+                continue
+            self.env.note_dependency(str(module_path(plan.package, plan.config, framework.name)))
+            entry = _saved(plan, framework.name).get((self.kind, name))
+            if entry is None:
+                continue
+            if "members" not in self.options:
+                entry = dc.replace(entry, methods=())
+            module = f"{plan.config.package_name}.{framework.name}"
+            text = markup(entry, module, defined_in=words["defined in"])
+            items.append((framework, nodes.container("", *self.parse_text_to_nodes(text), classes=["d2l-api"])))
+        if not items:
+            SphinxLog().warning(
+                f"{self.name.removeprefix('d2l-')}:: {self.arguments[0]}: no selected framework saves a "
+                f"{self.kind} of that name (shown as nothing)",
+                subtype="package",
+                docname=self.env.docname,
+                line=mapped_line(build.line_map(self.env.docname), self.lineno),
+            )
+            return []
+        if len(items) == 1:
+            return [items[0][1]]
+        return [tab_set([tab_item(framework, [body]) for framework, body in items], "api")]
+
+
+class FunctionEntryDirective(EntryDirective):
+    kind = "function"
+
+
+_SAVED: dict[tuple[int, str], dict[tuple[str, str], Entry]] = {}
+
+
+def _saved(plan, framework: str) -> dict[tuple[str, str], Entry]:
+    """A framework's saved functions and classes by (kind, name), made once per plan."""
+    key = (id(plan), framework)
+    if key not in _SAVED:
+        if len(_SAVED) > 32:  # earlier builds' plans
+            _SAVED.clear()
+        _SAVED[key] = {(entry.kind, entry.name): entry for entry in entries(framework, plan.book.blocks, plan.places)}
+    return _SAVED[key]
+
+
 #: Environment attribute: the documents holding a ``{d2l-api}`` reference.
 API_PAGES = "d2l_api_pages"
 
@@ -201,6 +276,8 @@ def link_markers(app: Sphinx, pagename: str, templatename: str, context: dict, d
 
 def setup_api(app: Sphinx) -> None:
     app.add_directive("d2l-api", ApiDirective)
+    app.add_directive("d2l-autoclass", EntryDirective)
+    app.add_directive("d2l-autofunction", FunctionEntryDirective)
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
     app.connect("html-page-context", link_markers)

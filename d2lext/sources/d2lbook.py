@@ -200,6 +200,16 @@ def convert(text: str, settings: Settings) -> Converted:
             _code_cell(source[index + 1 : fence.end], number, settings, out)
             index = fence.end + 1
             continue
+        autodoc = _autodoc(source[index + 1 : fence.end]) if fence is not None and fence.info == "eval_rst" else None
+        if autodoc is not None:  # the package's API, documented from the saved code (render/api.py)
+            for kind, name, options, offset in autodoc:
+                out.add(f"```{{d2l-auto{kind}}} {name}", number + offset)
+                for option in options:
+                    out.add(option, number + offset)
+                out.add("```", number + offset)
+                out.add("", number + offset)
+            index = fence.end + 1
+            continue
         if fence is not None and fence.info in ("toc", "eval_rst"):
             name = "toctree" if fence.info == "toc" else "eval-rst"
             out.add(f"{fence.markup}{{{name}}}", number)
@@ -327,6 +337,30 @@ class _Fence:
 
 
 _PARSER = None
+
+
+_AUTODOC = re.compile(r"^\.\.\s+(?P<directive>autoclass|autofunction|currentmodule)::\s*(?P<name>[\w.]*)\s*$")
+_AUTODOC_OPTION = re.compile(r"^\s+:(?P<option>members|undoc-members|show-inheritance|no-index|noindex):\s*$")
+
+
+def _autodoc(body: list[str]) -> list[tuple[str, str, list[str], int]] | None:
+    """An ``eval_rst`` block made only of Sphinx autodoc directives (``.. autoclass:: Module`` with
+    ``:members:``, ``.. autofunction:: plot``, ``.. currentmodule:: d2l.torch``), as the books'
+    API appendix has them: (``class`` or ``function``, name, ``[":members:"]`` or ``[]``, line
+    offset in the block) of each; ``currentmodule`` names nothing to show (every framework's
+    module is shown). ``None`` for any other block, which stays reStructuredText."""
+    found: list[tuple[str, str, list[str], int]] = []
+    for offset, line in enumerate(body, 1):
+        directive = _AUTODOC.match(line)
+        option = _AUTODOC_OPTION.match(line)
+        if directive:
+            if directive.group("directive") != "currentmodule":
+                found.append((directive.group("directive").removeprefix("auto"), directive.group("name"), [], offset))
+        elif option and found and option.group("option") == "members":
+            found[-1][2].append(":members:")
+        elif line.strip() and not option:
+            return None
+    return found if any(_AUTODOC.match(line) for line in body) else None
 
 
 def _fences(lines: list[str]) -> dict[int, _Fence]:

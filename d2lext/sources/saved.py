@@ -89,6 +89,19 @@ def strip_markers(source: str) -> str:
     return "\n".join(shown)
 
 
+def added_to(node: ast.stmt) -> str | None:
+    """``Module`` for a function decorated ``@d2l.add_to_class(d2l.Module)`` (or ``(Module)``): a
+    method of that class, which the English edition builds over several cells so; not a name of
+    the package."""
+    for decorator in getattr(node, "decorator_list", []):
+        if isinstance(decorator, ast.Call) and decorator.args:
+            called = decorator.func
+            if getattr(called, "attr", getattr(called, "id", None)) == "add_to_class":
+                target = decorator.args[0]
+                return getattr(target, "attr", getattr(target, "id", None)) or "?"
+    return None
+
+
 def block_start(node: ast.stmt) -> int:
     decorators = getattr(node, "decorator_list", [])
     return min([node.lineno] + [d.lineno for d in decorators])
