@@ -230,17 +230,17 @@ class FunctionEntryDirective(EntryDirective):
     kind = "function"
 
 
-_SAVED: dict[tuple[int, str], dict[tuple[str, str], Entry]] = {}
+_SAVED: dict[str, tuple[object, dict[tuple[str, str], Entry]]] = {}
+"""By framework: the plan they were read from (this build's), and its functions and classes."""
 
 
 def _saved(plan, framework: str) -> dict[tuple[str, str], Entry]:
     """A framework's saved functions and classes by (kind, name), made once per plan."""
-    key = (id(plan), framework)
-    if key not in _SAVED:
-        if len(_SAVED) > 32:  # earlier builds' plans
-            _SAVED.clear()
-        _SAVED[key] = {(entry.kind, entry.name): entry for entry in entries(framework, plan.book.blocks, plan.places)}
-    return _SAVED[key]
+    cached = _SAVED.get(framework)
+    if cached is None or cached[0] is not plan:
+        found = {(entry.kind, entry.name): entry for entry in entries(framework, plan.book.blocks, plan.places)}
+        cached = _SAVED[framework] = (plan, found)
+    return cached[1]
 
 
 #: Environment attribute: the documents holding a ``{d2l-api}`` reference.
