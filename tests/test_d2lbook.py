@@ -77,21 +77,6 @@ def test_the_english_editions_forms_the_tab_selector_cell_dropped_and_branches_j
     ]
 
 
-def test_autodoc_blocks_become_api_entries_and_tab_blocks_left_empty_go():
-    text = (
-        "# API\n\n:begin_tab:`pytorch`\n```eval_rst\n.. currentmodule:: d2l.torch\n```\n:end_tab:\n\n"
-        "```eval_rst\n\n.. autoclass:: Module\n   :members:\n\n.. autofunction:: plot\n```\n\n"
-        ":begin_tab:`mxnet`\nOnly MXNet.\n:end_tab:\n"
-    )
-    converted = convert(text, SETTINGS)
-    assert converted.text.count(":::{framework}") == 1 and ":::{framework} mxnet\nOnly MXNet.\n:::" in converted.text
-    assert "```{d2l-autoclass} Module\n:members:\n```" in converted.text
-    assert "```{d2l-autofunction} plot\n```" in converted.text
-    assert "eval-rst" not in converted.text and "currentmodule" not in converted.text
-    lines = converted.text.splitlines()
-    assert converted.source_line(lines.index("```{d2l-autofunction} plot") + 1) == 14  # the author's line
-
-
 def test_the_selected_branch_is_kept_dedented_and_hide_markers_become_tags():
     text = (
         "```{.python .input}\n#@tab all\n#@hide_output\nimport math\n"

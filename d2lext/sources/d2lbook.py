@@ -176,21 +176,6 @@ class _Output:
         self.lines.append(line)
         self.origins.append(origin)
 
-    def without_empty_framework_blocks(self) -> None:
-        """Drop ``{framework}`` blocks left with nothing but blank lines (a ``:begin_tab:`` that
-        held only ``.. currentmodule::``, which shows nothing here): they would show a framework's
-        label alone where JavaScript is off."""
-        index = 0
-        while index < len(self.lines):
-            if self.lines[index].startswith(":::{framework}"):
-                end = index + 1
-                while end < len(self.lines) and not self.lines[end].strip():
-                    end += 1
-                if end < len(self.lines) and self.lines[end] == ":::":
-                    del self.lines[index : end + 1], self.origins[index : end + 1]
-                    continue
-            index += 1
-
 
 def convert(text: str, settings: Settings) -> Converted:
     """A d2l-book source as MyST-NB text, with each converted line's source line.
@@ -337,7 +322,6 @@ def convert(text: str, settings: Settings) -> Converted:
             continue
         out.add(_prose(line), number)
         index += 1
-    out.without_empty_framework_blocks()
     return Converted("\n".join(out.lines) + "\n", tuple(out.origins), has_code)
 
 
