@@ -77,6 +77,19 @@ def test_the_english_editions_forms_the_tab_selector_cell_dropped_and_branches_j
     ]
 
 
+def test_autodoc_blocks_become_api_entries():
+    text = (
+        "# API\n\n:begin_tab:`pytorch`\n```eval_rst\n.. currentmodule:: d2l.torch\n```\n:end_tab:\n\n"
+        "```eval_rst\n\n.. autoclass:: Module\n   :members:\n\n.. autofunction:: plot\n```\n"
+    )
+    converted = convert(text, SETTINGS)
+    assert "```{d2l-autoclass} Module\n:members:\n```" in converted.text
+    assert "```{d2l-autofunction} plot\n```" in converted.text
+    assert "eval-rst" not in converted.text and "currentmodule" not in converted.text
+    lines = converted.text.splitlines()
+    assert converted.source_line(lines.index("```{d2l-autofunction} plot") + 1) == 14  # the author's line
+
+
 def test_the_selected_branch_is_kept_dedented_and_hide_markers_become_tags():
     text = (
         "```{.python .input}\n#@tab all\n#@hide_output\nimport math\n"
