@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 #: Called (last added first) before a book error ends the process: what must stop while the
-#: interpreter still runs threads, such as a Dask cluster being started in the background (at
-#: exit, its start would wait forever). A build adds its ``close`` and removes it when closed.
+#: interpreter still runs threads, such as a Dask cluster being closed in the background (at
+#: exit, distributed's own handler would close it again, and print a traceback). A build adds its
+#: ``close`` and removes it when closed.
 BEFORE_EXIT: list[Callable[[], None]] = []
 
 

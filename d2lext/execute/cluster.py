@@ -95,18 +95,14 @@ class Cluster:
         self._futures: dict[str, tuple] = {}
         """The tasks submitted and not finished: key -> (future, runs, when submitted)."""
         self._stopping = False
-        self._connecting = threading.Lock()
         self._warm_futures: list = []
         self._closing: threading.Thread | None = None
 
     # ------------------------------------------------------------------ connecting
 
     def connect(self):
-        """The Dask client: connected to the scheduler, or to a LocalCluster started now."""
-        with self._connecting:
-            return self._connect()
-
-    def _connect(self):
+        """The Dask client: connected to the scheduler, or to a LocalCluster started now (always in
+        Sphinx's thread: a LocalCluster forks its workers from this process)."""
         if self.client is not None:
             return self.client
         import dask

@@ -155,7 +155,7 @@ class ApiDirective(SphinxDirective):
         plan = build.plan
         here = Path(self.env.doc2path(self.env.docname)).parent
         archive = os.path.relpath(plan.archive, here)
-        words = WORDS["zh" if (self.config.language or "").startswith("zh") else ""]
+        words = _words(self.config)
         name, package = plan.archive.name, plan.config.package_name
         download = words["download"].format(archive=name, path=archive, package=package)
         heading = nodes.container("", *self.parse_text_to_nodes(download), classes=["d2l-api-download"])
@@ -164,7 +164,7 @@ class ApiDirective(SphinxDirective):
             # Read again whenever the module changes (the planning step rewrites it only then).
             self.env.note_dependency(str(module_path(plan.package, plan.config, framework.name)))
             module = f"{plan.config.package_name}.{framework.name}"
-            found = entries(framework.name, plan.book.blocks, plan.places)
+            found = list(_saved(plan, framework.name).values())
             text = "\n\n".join(markup(entry, module, defined_in=words["defined in"]) for entry in found)
             text = text or words["nothing"]
             # How to install the package for this framework: in its tab, so it follows the choice.
@@ -174,9 +174,7 @@ class ApiDirective(SphinxDirective):
             hint = nodes.container("", *self.parse_text_to_nodes(install), classes=["d2l-api-install"])
             body = nodes.container("", hint, *self.parse_text_to_nodes(text), classes=["d2l-api"])
             items.append((framework, body))
-        if len(items) == 1:
-            return [heading, items[0][1]]
-        return [heading, tab_set([tab_item(framework, [body]) for framework, body in items], "api")]
+        return [heading, *_in_tabs(items)]
 
 
 class EntryDirective(SphinxDirective):
@@ -198,7 +196,7 @@ class EntryDirective(SphinxDirective):
         parts = self.arguments[0].split(".")
         name = parts[-1]
         only = parts[1] if len(parts) == 3 and parts[0] == plan.config.package_name else None
-        words = WORDS["zh" if (self.config.language or "").startswith("zh") else ""]
+        words = _words(self.config)
         items = []
         for framework in plan.config.selected_frameworks:
             if only is not None and framework.name != only:
@@ -221,9 +219,18 @@ class EntryDirective(SphinxDirective):
                 line=mapped_line(build.line_map(self.env.docname), self.lineno),
             )
             return []
-        if len(items) == 1:
-            return [items[0][1]]
-        return [tab_set([tab_item(framework, [body]) for framework, body in items], "api")]
+        return _in_tabs(items)
+
+
+def _words(config) -> dict[str, str]:
+    return WORDS["zh" if (config.language or "").startswith("zh") else ""]
+
+
+def _in_tabs(items: list[tuple]) -> list[nodes.Node]:
+    """Each framework's entries in its tab, or alone for one framework."""
+    if len(items) == 1:
+        return [items[0][1]]
+    return [tab_set([tab_item(framework, [body]) for framework, body in items], "api")]
 
 
 class FunctionEntryDirective(EntryDirective):

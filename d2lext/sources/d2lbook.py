@@ -350,17 +350,19 @@ def _autodoc(body: list[str]) -> list[tuple[str, str, list[str], int]] | None:
     offset in the block) of each; ``currentmodule`` names nothing to show (every framework's
     module is shown). ``None`` for any other block, which stays reStructuredText."""
     found: list[tuple[str, str, list[str], int]] = []
+    autodoc = False
     for offset, line in enumerate(body, 1):
         directive = _AUTODOC.match(line)
         option = _AUTODOC_OPTION.match(line)
         if directive:
+            autodoc = True
             if directive.group("directive") != "currentmodule":
                 found.append((directive.group("directive").removeprefix("auto"), directive.group("name"), [], offset))
         elif option and found and option.group("option") == "members":
             found[-1][2].append(":members:")
         elif line.strip() and not option:
             return None
-    return found if any(_AUTODOC.match(line) for line in body) else None
+    return found if autodoc else None
 
 
 def _fences(lines: list[str]) -> dict[int, _Fence]:
